@@ -1,0 +1,275 @@
+//! The validated config: what `lower` produces and `plan`/`emit` consume.
+//!
+//! Plain data, no spans except each item's [`Origin`] (for messages from later stages),
+//! references resolved to newtype ids (indices into the `Config` vectors), Kong's defaults
+//! applied. A second input dialect would be a new front end lowering into these types.
+
+use crate::diag::Span;
+
+macro_rules! id {
+    ($($name:ident),*) => {$(
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(pub u32);
+        impl $name {
+            pub fn index(self) -> usize { self.0 as usize }
+        }
+    )*};
+}
+id!(ServiceId, RouteId, UpstreamId, ConsumerId, PluginId);
+
+/// Where an item was written: the span of its first key (or of its list entry).
+pub type Origin = Span;
+
+/// The whole validated gateway.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub services: Vec<Service>,
+    /// Only routes that take part in routing: routes of disabled services are dropped here
+    /// (Kong leaves them out of the router), and a warning says so.
+    pub routes: Vec<Route>,
+    pub upstreams: Vec<Upstream>,
+    pub consumers: Vec<Consumer>,
+    /// Enabled plugin instances only (`enabled: false` ones are dropped, as Kong does).
+    pub plugins: Vec<PluginInstance>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Protocol {
+    Http,
+    Https,
+    Grpc,
+    Grpcs,
+    Tcp,
+    Tls,
+    TlsPassthrough,
+    Udp,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Http => "http",
+            Protocol::Https => "https",
+            Protocol::Grpc => "grpc",
+            Protocol::Grpcs => "grpcs",
+            Protocol::Tcp => "tcp",
+            Protocol::Tls => "tls",
+            Protocol::TlsPassthrough => "tls_passthrough",
+            Protocol::Udp => "udp",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Service {
+    /// Explicit `id`, else UUIDv5 as Kong derives it from the name.
+    pub id: String,
+    pub name: Option<String>,
+    pub protocol: Protocol,
+    pub host: String,
+    pub port: u16,
+    pub path: Option<String>,
+    pub retries: u32,
+    pub connect_timeout_ms: u64,
+    pub write_timeout_ms: u64,
+    pub read_timeout_ms: u64,
+    pub enabled: bool,
+    /// Set when `host` names an upstream.
+    pub upstream: Option<UpstreamId>,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum HostPattern {
+    /// `a.b` or `a.b:8080`.
+    Exact { host: String, port: Option<u16> },
+    /// `*.b.c` stored as suffix `.b.c`.
+    Suffix { suffix: String, port: Option<u16> },
+    /// `a.*` stored as prefix `a.`.
+    Prefix { prefix: String, port: Option<u16> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PathPattern {
+    /// A normalized literal prefix.
+    Prefix(String),
+    /// The regex source after `~` with `(?<name>` already rewritten to `(?P<name>`; checked
+    /// with regex-syntax; matched anchored at the start.
+    Regex(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum HeaderValue {
+    /// Lower-cased literal.
+    Exact(String),
+    /// From `~*`: the regex source, lower-cased.
+    Regex(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HeaderCondition {
+    /// Lower-cased header name.
+    pub name: String,
+    pub values: Vec<HeaderValue>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    /// Explicit `id`, else UUIDv5 from the name as Kong derives it; an unnamed route without
+    /// id gets a UUIDv5 of its position (Kong would use a random one).
+    pub id: String,
+    pub name: Option<String>,
+    pub service: Option<ServiceId>,
+    pub protocols: Vec<Protocol>,
+    pub methods: Vec<String>,
+    /// `None`: the field was absent; `Some(vec![])`: written as `[]` (Kong's plain-host
+    /// priority quirk treats these differently).
+    pub hosts: Option<Vec<HostPattern>>,
+    pub paths: Vec<PathPattern>,
+    pub headers: Vec<HeaderCondition>,
+    pub snis: Vec<String>,
+    pub strip_path: bool,
+    pub preserve_host: bool,
+    pub regex_priority: i64,
+    pub https_redirect_status_code: u16,
+    pub request_buffering: bool,
+    pub response_buffering: bool,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub host: String,
+    pub port: u16,
+    pub weight: u32,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Upstream {
+    pub id: String,
+    pub name: String,
+    /// Only round-robin is supported for now (others are rejected by `lower`).
+    pub slots: u32,
+    pub host_header: Option<String>,
+    pub targets: Vec<Target>,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Consumer {
+    pub id: String,
+    pub username: Option<String>,
+    pub custom_id: Option<String>,
+    pub keyauth_credentials: Vec<KeyAuthCredential>,
+    pub basicauth_credentials: Vec<BasicAuthCredential>,
+    pub jwt_secrets: Vec<JwtSecret>,
+    pub acls: Vec<AclGroup>,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyAuthCredential {
+    pub id: Option<String>,
+    pub key: String,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BasicAuthCredential {
+    pub id: Option<String>,
+    pub username: String,
+    pub password: String,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct JwtSecret {
+    pub id: Option<String>,
+    pub key: String,
+    pub secret: Option<String>,
+    pub rsa_public_key: Option<String>,
+    pub algorithm: String,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AclGroup {
+    pub id: Option<String>,
+    pub group: String,
+    pub origin: Origin,
+}
+
+/// Where a plugin instance is attached; all `None` is global.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Scope {
+    pub route: Option<RouteId>,
+    pub service: Option<ServiceId>,
+    pub consumer: Option<ConsumerId>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginInstance {
+    pub id: String,
+    pub instance_name: Option<String>,
+    pub scope: Scope,
+    pub config: PluginConfig,
+    pub origin: Origin,
+}
+
+impl PluginInstance {
+    pub fn name(&self) -> &'static str {
+        self.config.name()
+    }
+}
+
+/// Every plugin Kiln implements; a closed set. Kong's defaults are already applied.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PluginConfig {
+    CorrelationId(CorrelationId),
+    RequestTermination(RequestTermination),
+}
+
+impl PluginConfig {
+    /// Kong's plugin name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            PluginConfig::CorrelationId(_) => "correlation-id",
+            PluginConfig::RequestTermination(_) => "request-termination",
+        }
+    }
+
+    /// Kong's priority (kong-compat.md §3.1).
+    pub fn priority(&self) -> i32 {
+        match self {
+            PluginConfig::CorrelationId(_) => 100001,
+            PluginConfig::RequestTermination(_) => 2,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CorrelationGenerator {
+    Uuid,
+    UuidCounter,
+    Tracker,
+}
+
+/// kong-compat.md §4.12.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CorrelationId {
+    pub header_name: String,
+    pub generator: CorrelationGenerator,
+    pub echo_downstream: bool,
+}
+
+/// kong-compat.md §4.9.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestTermination {
+    pub status_code: u16,
+    pub message: Option<String>,
+    pub body: Option<String>,
+    pub content_type: Option<String>,
+    pub echo: bool,
+    pub trigger: Option<String>,
+}
