@@ -56,7 +56,7 @@ pub mod __private {
     pub use crate::phf::PhfMap;
     pub use crate::plugin::Plugin;
     pub use crate::plugins;
-    pub use crate::proxy::{no_service, proxy, Upstream};
+    pub use crate::proxy::Upstream;
     pub use crate::router::{
         HeaderMatch, HeaderValueMatch, HostMatch, PathMatch, Router, RouterTables, SubRoute,
     };

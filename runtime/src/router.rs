@@ -74,3 +74,36 @@ pub struct RouterTables {
     /// at start-up, anchored at the start.
     pub regexes: &'static [&'static str],
 }
+
+/// What the router looks at. `path` is already normalized (see [`crate::path::normalize`]).
+#[derive(Debug, Clone, Copy)]
+pub struct RouteRequest<'a> {
+    pub method: &'a str,
+    /// Host part of the `Host` header (or the URI authority), split as Kong does.
+    pub host: &'a str,
+    /// Port from the `Host` header, else the listener port.
+    pub port: u16,
+    pub path: &'a str,
+    pub headers: &'a http::HeaderMap,
+}
+
+/// Compiled tables: [`RouterTables`] plus the regexes built at start-up.
+#[derive(Debug)]
+pub struct Router {
+    pub tables: &'static RouterTables,
+    // (filled in by the implementation: compiled regexes)
+}
+
+impl Router {
+    /// Compiles the regexes. Fails only if a regex the compiler accepted does not build.
+    pub fn new(tables: &'static RouterTables) -> Result<Router, crate::StartupError> {
+        let _ = tables;
+        unimplemented!("router")
+    }
+
+    /// The highest-priority sub-route whose every field matches.
+    pub fn find(&self, req: &RouteRequest<'_>) -> Option<crate::ctx::MatchInfo> {
+        let _ = req;
+        unimplemented!("router")
+    }
+}

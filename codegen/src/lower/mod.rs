@@ -1,0 +1,1 @@
+//! syntax -> ir (to be written).

@@ -1,0 +1,1 @@
+//! kong.yml as written: a spanned model (to be written).

@@ -1,0 +1,4 @@
+//! (to be written)
+
+/// An upstream (service) with its connection pool.
+pub struct Upstream;
