@@ -6,7 +6,11 @@
 
 use std::future::Future;
 
-use crate::{ctx::Ctx, router::Router, Request, Response};
+use crate::{
+    ctx::{Ctx, MatchInfo},
+    router::RouteRequest,
+    Request, Response,
+};
 
 /// Facts about the build, shown by `/status` and the `@generated` header.
 #[derive(Debug, Clone, Copy)]
@@ -82,8 +86,9 @@ pub trait Gateway: Sized + Send + Sync + 'static {
     /// secrets, compiles regexes. Runs once, before any listener opens.
     fn init() -> Result<Self, StartupError>;
 
-    /// The route tables.
-    fn router(&self) -> &Router;
+    /// The highest-priority route matching the request head (generated code calls
+    /// [`crate::router::Router::find`] on its tables).
+    fn route(&self, req: &RouteRequest<'_>) -> Option<MatchInfo>;
 
     /// All routes, indexed by the route index the router returns.
     fn routes(&self) -> &'static [RouteSpec];
