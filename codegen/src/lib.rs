@@ -8,4 +8,5 @@
 pub mod diag;
 pub mod ir;
 pub mod lower;
+pub mod plan;
 pub mod syntax;
