@@ -1,1 +1,3 @@
+//! Test support for Kiln's end-to-end tests: the echo upstream and small helpers.
 
+pub mod echo;

@@ -1,0 +1,42 @@
+//! IR + plan → the generated module (`src/gateway.rs` of the emitted crate).
+//!
+//! One emitter per concern: [`tables`] (static routes, services, router tables), [`chains`]
+//! (the gateway type, `init`, one function per distinct plugin chain), [`plugins`] (one
+//! config literal per plugin instance). Every path goes through `rt`, the runtime's
+//! `__private` module, so the code does not depend on what the including scope imports.
+
+mod chains;
+mod plugins;
+mod tables;
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use crate::{ir, plan::Plan};
+
+/// Facts about the source, for the header and `Gateway::INFO`.
+#[derive(Debug, Clone)]
+pub struct SourceInfo {
+    /// The file name as the user gave it.
+    pub name: String,
+    pub sha256: String,
+}
+
+/// The whole generated module.
+pub fn emit_gateway(config: &ir::Config, plan: &Plan, source: &SourceInfo) -> TokenStream {
+    let tables = tables::emit_tables(config, plan);
+    let gateway = chains::emit_gateway_type(config, plan, source);
+    let version = kiln_runtime::VERSION;
+    quote! {
+        use ::kiln_runtime::__private as rt;
+
+        // The runtime this code was generated for.
+        const _: () = ::core::assert!(
+            rt::str_eq(rt::VERSION, #version),
+            "generated for another kiln-runtime version: run `kiln emit` again"
+        );
+
+        #tables
+        #gateway
+    }
+}
