@@ -1,3 +1,5 @@
-//! Test support for Kiln's end-to-end tests: the echo upstream and small helpers.
+//! Test support for Kiln's end-to-end tests: the echo upstream, in-process gateways and a
+//! small HTTP client.
 
 pub mod echo;
+pub mod harness;
