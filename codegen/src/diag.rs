@@ -45,14 +45,20 @@ impl Diagnostic {
             severity: Severity::Error,
             code,
             message: message.into(),
-            primary: Label { span, text: String::new() },
+            primary: Label {
+                span,
+                text: String::new(),
+            },
             secondary: Vec::new(),
             help: None,
         }
     }
 
     pub fn warning(code: &'static str, span: Span, message: impl Into<String>) -> Self {
-        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, span, message) }
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(code, span, message)
+        }
     }
 
     /// Text under the primary carets.
@@ -62,7 +68,10 @@ impl Diagnostic {
     }
 
     pub fn secondary(mut self, span: Span, text: impl Into<String>) -> Self {
-        self.secondary.push(Label { span, text: text.into() });
+        self.secondary.push(Label {
+            span,
+            text: text.into(),
+        });
         self
     }
 
@@ -88,7 +97,10 @@ impl Diagnostics {
     }
 
     pub fn error_count(&self) -> usize {
-        self.items.iter().filter(|d| d.severity == Severity::Error).count()
+        self.items
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -105,7 +117,8 @@ impl Diagnostics {
 
     /// Sorted by position for stable output.
     pub fn into_sorted(mut self) -> Vec<Diagnostic> {
-        self.items.sort_by(|a, b| (a.primary.span, a.code).cmp(&(b.primary.span, b.code)));
+        self.items
+            .sort_by(|a, b| (a.primary.span, a.code).cmp(&(b.primary.span, b.code)));
         self.items
     }
 
@@ -119,7 +132,11 @@ impl Diagnostics {
         let errors = self.error_count();
         let warnings = self.items.len() - errors;
         if errors > 0 {
-            let _ = writeln!(out, "{}: {errors} error(s), {warnings} warning(s)", file.name);
+            let _ = writeln!(
+                out,
+                "{}: {errors} error(s), {warnings} warning(s)",
+                file.name
+            );
         }
         out
     }
@@ -157,7 +174,11 @@ pub fn render(file: &SourceFile, d: &Diagnostic) -> String {
         .max()
         .unwrap_or(1);
     let pad = " ".repeat(width);
-    let _ = writeln!(out, "{pad}--> {}:{}:{}", file.name, d.primary.span.line, d.primary.span.col);
+    let _ = writeln!(
+        out,
+        "{pad}--> {}:{}:{}",
+        file.name, d.primary.span.line, d.primary.span.col
+    );
     let _ = writeln!(out, "{pad} |");
     snippet(&mut out, file, &d.primary, '^', width);
     for l in &d.secondary {
@@ -183,6 +204,10 @@ fn snippet(out: &mut String, file: &SourceFile, l: &Label, mark: char, width: us
         .map(|c| if c == '\t' { '\t' } else { ' ' })
         .collect();
     let carets: String = std::iter::repeat_n(mark, l.span.len.max(1) as usize).collect();
-    let text = if l.text.is_empty() { String::new() } else { format!(" {}", l.text) };
+    let text = if l.text.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", l.text)
+    };
     let _ = writeln!(out, "{:>width$} | {lead}{carets}{text}", "");
 }

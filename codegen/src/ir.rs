@@ -214,6 +214,10 @@ pub struct PluginInstance {
     pub instance_name: Option<String>,
     pub scope: Scope,
     pub config: PluginConfig,
+    /// Kong's `protocols` (default `[grpc, grpcs, http, https]`); Kiln accepts the
+    /// http-family values only. At run time Kong uses it to pick the subsystem, not to
+    /// filter http vs https requests.
+    pub protocols: Vec<Protocol>,
     pub origin: Origin,
 }
 
