@@ -131,7 +131,7 @@ impl Diagnostics {
         }
         let errors = self.error_count();
         let warnings = self.items.len() - errors;
-        if errors > 0 {
+        if !self.items.is_empty() {
             let _ = writeln!(
                 out,
                 "{}: {errors} error(s), {warnings} warning(s)",
@@ -180,9 +180,25 @@ pub fn render(file: &SourceFile, d: &Diagnostic) -> String {
         file.name, d.primary.span.line, d.primary.span.col
     );
     let _ = writeln!(out, "{pad} |");
-    snippet(&mut out, file, &d.primary, '^', width);
-    for l in &d.secondary {
-        snippet(&mut out, file, l, '-', width);
+    // Labels in file order, as rustc shows them; `...` marks skipped lines.
+    let mut labels: Vec<(&Label, char)> = std::iter::once((&d.primary, '^'))
+        .chain(d.secondary.iter().map(|l| (l, '-')))
+        .collect();
+    labels.sort_by_key(|(l, _)| (l.span.line, l.span.col));
+    let mut last_line: Option<u32> = None;
+    for (l, mark) in labels {
+        match last_line {
+            Some(prev) if prev == l.span.line => {
+                marks(&mut out, file, l, mark, width);
+                continue;
+            }
+            Some(prev) if l.span.line > prev + 1 => {
+                let _ = writeln!(out, "{:>width$}", "...");
+            }
+            _ => {}
+        }
+        snippet(&mut out, file, l, mark, width);
+        last_line = Some(l.span.line);
     }
     if let Some(help) = &d.help {
         let _ = writeln!(out, "{pad} |");
@@ -198,6 +214,16 @@ fn snippet(out: &mut String, file: &SourceFile, l: &Label, mark: char, width: us
         .nth(l.span.line.saturating_sub(1) as usize)
         .unwrap_or("");
     let _ = writeln!(out, "{:>width$} | {}", l.span.line, line_text);
+    marks(out, file, l, mark, width);
+}
+
+/// The caret line under a source line.
+fn marks(out: &mut String, file: &SourceFile, l: &Label, mark: char, width: usize) {
+    let line_text = file
+        .text
+        .lines()
+        .nth(l.span.line.saturating_sub(1) as usize)
+        .unwrap_or("");
     let lead: String = line_text
         .chars()
         .take(l.span.col.saturating_sub(1) as usize)

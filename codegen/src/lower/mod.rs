@@ -38,7 +38,10 @@ pub fn check(file: &SourceFile) -> (Option<ir::Config>, Diagnostics) {
     let Some(node) = node else {
         return (None, diags);
     };
-    let mut cx = Cx::default();
+    let mut cx = Cx {
+        source: file.text.clone(),
+        ..Cx::default()
+    };
     cx.lower_top(&node);
     let config = cx.finish();
     diags.extend(std::mem::take(&mut cx.d));
@@ -122,6 +125,8 @@ pub(crate) struct PluginDraft {
 #[derive(Default)]
 pub(crate) struct Cx {
     pub d: Diagnostics,
+    /// The file text, to point inside written values (regex errors).
+    pub source: String,
     /// `_format_version` 1.1 / 2.1: route paths are migrated.
     pub legacy_paths: bool,
     pub services: Vec<SvcDraft>,

@@ -91,7 +91,9 @@ impl Cx {
                 }
                 match rules::check_regex(src) {
                     Ok(re) => paths.push(PathPattern::Regex(re)),
-                    Err(e) => d.push(regex_error(&p, e, "path")),
+                    // Legacy-migrated paths are not what is written: point at the whole value.
+                    Err(e) if self.legacy_paths => d.push(regex_error("", &p, 1, e, "path")),
+                    Err(e) => d.push(regex_error(&self.source, &p, 1, e, "path")),
                 }
                 continue;
             }
@@ -117,7 +119,7 @@ impl Cx {
         let mut headers = Vec::new();
         let headers_written = nonempty(r.raw("headers"));
         if let Some(h) = r.raw("headers") {
-            headers = route_headers(h, d);
+            headers = route_headers(&self.source, h, d);
         }
 
         let snis_written = nonempty(r.raw("snis"));
@@ -263,22 +265,72 @@ impl Cx {
     }
 }
 
-fn regex_error(p: &Sp<String>, e: RegexError, what: &str) -> Diagnostic {
+/// Points at the offending character of a regex when the value is written plain or
+/// quoted without escapes (so that character offsets in the value are columns in the file);
+/// otherwise at the whole value.
+fn regex_span(
+    source: &str,
+    p: &Sp<String>,
+    prefix: usize,
+    offset: Option<usize>,
+) -> crate::diag::Span {
+    let Some(offset) = offset else { return p.span };
+    let line = source
+        .lines()
+        .nth(p.span.line as usize - 1)
+        .unwrap_or_default();
+    let written: String = line
+        .chars()
+        .skip(p.span.col as usize - 1)
+        .take(p.span.len as usize)
+        .collect();
+    let quote = if written == p.value {
+        0
+    } else if written.len() == p.value.len() + 2 && written[1..written.len() - 1] == p.value {
+        1
+    } else {
+        return p.span;
+    };
+    let pattern = p.value.get(prefix..).unwrap_or_default();
+    let chars = pattern.get(..offset).map_or(0, |s| s.chars().count());
+    crate::diag::Span {
+        line: p.span.line,
+        col: p.span.col + (quote + prefix + chars) as u32,
+        len: 1,
+    }
+}
+
+fn regex_error(
+    source: &str,
+    p: &Sp<String>,
+    prefix: usize,
+    e: RegexError,
+    what: &str,
+) -> Diagnostic {
+    let span = regex_span(source, p, prefix, e.offset());
+    let at = match e.offset() {
+        Some(o) if span == p.span => format!(" (at byte {o} of the pattern)"),
+        _ => String::new(),
+    };
     match e {
-        RegexError::Unsupported(msg) => Diagnostic::error(
+        RegexError::Unsupported(msg, _) => Diagnostic::error(
             "K0306",
-            p.span,
-            format!("regex {what} uses a feature Rust's regex does not have: {msg}"),
+            span,
+            format!("regex {what} uses a feature Rust's regex does not have: {msg}{at}"),
         )
         .label("look-around and backreferences are not supported")
         .help("Kong compiles route regexes with Rust's `regex` crate, which has no look-around or backreferences; rewrite the pattern without them"),
-        RegexError::Invalid(msg) => Diagnostic::error("K0305", p.span, format!("invalid regex {what}: {msg}"))
+        RegexError::Invalid(msg, _) => Diagnostic::error("K0305", span, format!("invalid regex {what}: {msg}{at}"))
             .label("invalid regex")
             .help("fix the regular expression (Rust `regex` syntax)"),
     }
 }
 
-fn route_headers(node: &Node, d: &mut crate::diag::Diagnostics) -> Vec<HeaderCondition> {
+fn route_headers(
+    source: &str,
+    node: &Node,
+    d: &mut crate::diag::Diagnostics,
+) -> Vec<HeaderCondition> {
     let NodeKind::Map(entries) = &node.kind else {
         d.push(wrong_type(
             node,
@@ -347,7 +399,7 @@ fn route_headers(node: &Node, d: &mut crate::diag::Diagnostics) -> Vec<HeaderCon
             if let Some(re) = value.value.strip_prefix("~*") {
                 match rules::check_regex(&re.to_lowercase()) {
                     Ok(re) => cond.values.push(HeaderValue::Regex(re)),
-                    Err(e) => d.push(regex_error(&value, e, "header value")),
+                    Err(e) => d.push(regex_error(source, &value, 2, e, "header value")),
                 }
             } else {
                 cond.values

@@ -163,8 +163,18 @@ fn percent_decode(s: &str) -> String {
 #[derive(Debug, PartialEq)]
 pub enum RegexError {
     /// Look-around or backreference: PCRE has them, Rust's regex does not.
-    Unsupported(String),
-    Invalid(String),
+    Unsupported(String, Option<usize>),
+    Invalid(String, Option<usize>),
+}
+
+impl RegexError {
+    /// Byte offset of the error in the *written* pattern, when the `(?<name>` rewrite did
+    /// not shift it.
+    pub fn offset(&self) -> Option<usize> {
+        match self {
+            RegexError::Unsupported(_, o) | RegexError::Invalid(_, o) => *o,
+        }
+    }
 }
 
 /// Rewrites `(?<name>` to `(?P<name>` (not touching look-behind `(?<=`, `(?<!`) and checks
@@ -191,13 +201,11 @@ pub fn check_regex(src: &str) -> Result<String, RegexError> {
                 regex_syntax::Error::Translate(h) => Some(h.span().start.offset),
                 _ => None,
             };
-            let at = offset
-                .map(|o| format!(" (at byte {o} of the pattern)"))
-                .unwrap_or_default();
+            let offset = offset.filter(|_| rewritten == src);
             if unsupported {
-                Err(RegexError::Unsupported(format!("{kind_text}{at}")))
+                Err(RegexError::Unsupported(kind_text, offset))
             } else {
-                Err(RegexError::Invalid(format!("{kind_text}{at}")))
+                Err(RegexError::Invalid(kind_text, offset))
             }
         }
     }
