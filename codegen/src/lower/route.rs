@@ -98,7 +98,7 @@ impl Cx {
                 continue;
             }
             match rules::check_prefix_path(&written) {
-                Ok(()) => paths.push(PathPattern::Prefix(written)),
+                Ok(prefix) => paths.push(PathPattern::Prefix(prefix)),
                 Err(PrefixError::Invalid(e)) => d.push(
                     Diagnostic::error("K0304", p.span, format!("invalid path `{}`: {e}", p.value))
                         .label("invalid path")

@@ -113,7 +113,10 @@ pub enum PrefixError {
     NotNormalized(String),
 }
 
-pub fn check_prefix_path(path: &str) -> Result<(), PrefixError> {
+/// Checks a literal route path and returns the prefix to match: Kong's normalized form
+/// (what requests are normalized to before matching). The written path must equal that form
+/// re-escaped (`escape_path`), e.g. `/a%20b` is fine and matches `/a b`, `/a/../b` is not.
+pub fn check_prefix_path(path: &str) -> Result<String, PrefixError> {
     if !path.starts_with('/') {
         return Err(PrefixError::Invalid(
             "path must start with `/` (or `~/` for a regex)".into(),
@@ -121,10 +124,24 @@ pub fn check_prefix_path(path: &str) -> Result<(), PrefixError> {
     }
     check_path_chars(path).map_err(PrefixError::Invalid)?;
     let n = normalize_path(path);
-    if n != path {
-        return Err(PrefixError::NotNormalized(n));
+    let escaped = escape_path(&n);
+    if escaped != path {
+        return Err(PrefixError::NotNormalized(escaped));
     }
-    Ok(())
+    Ok(n)
+}
+
+/// Percent-encodes what may not appear literally in a path.
+pub fn escape_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/%".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// Legacy (`_format_version` 1.1 / 2.1) path migration: a path made only of
@@ -135,7 +152,7 @@ pub fn migrate_legacy_path(path: &str) -> String {
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || ".-_~/%".contains(c));
     if plain {
-        normalize_path(path)
+        escape_path(&normalize_path(path))
     } else {
         format!("~{}", percent_decode(path))
     }
