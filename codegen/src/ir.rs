@@ -180,6 +180,9 @@ pub struct BasicAuthCredential {
     pub id: Option<String>,
     pub username: String,
     pub password: String,
+    /// `_transform: false` in the file: `password` is already Kong's
+    /// `hex(sha1(password .. consumer_id))`, not the clear text.
+    pub password_is_hashed: bool,
     pub origin: Origin,
 }
 

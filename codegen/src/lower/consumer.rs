@@ -114,7 +114,13 @@ impl Cx {
         let cred = match kind {
             "keyauth_credentials" => {
                 let key = required_generated(&mut r, "key", what, d);
-                r.int("ttl", 0, 100_000_000, d);
+                if let Some(ttl) = r.int("ttl", 0, 100_000_000, d) {
+                    d.push(
+                        Diagnostic::warning("K0504", ttl.span, "`ttl` has no effect in a declarative config")
+                            .label("ignored")
+                            .help("remove `ttl`; Kong expires credentials only when they are stored in a database"),
+                    );
+                }
                 key.map(|k| {
                     Credential::KeyAuth(
                         ir::KeyAuthCredential {
@@ -135,6 +141,7 @@ impl Cx {
                             id,
                             username: u.value.clone(),
                             password: p.value,
+                            password_is_hashed: !self.transform,
                             origin,
                         },
                         u,

@@ -40,6 +40,7 @@ pub fn check(file: &SourceFile) -> (Option<ir::Config>, Diagnostics) {
     };
     let mut cx = Cx {
         source: file.text.clone(),
+        transform: true,
         ..Cx::default()
     };
     cx.lower_top(&node);
@@ -129,6 +130,8 @@ pub(crate) struct Cx {
     pub source: String,
     /// `_format_version` 1.1 / 2.1: route paths are migrated.
     pub legacy_paths: bool,
+    /// `_transform` (default true); false: basic-auth passwords are already hashed.
+    pub transform: bool,
     pub services: Vec<SvcDraft>,
     pub routes: Vec<RouteDraft>,
     pub upstreams: Vec<UpstreamDraft>,
@@ -163,7 +166,9 @@ impl Cx {
             return;
         };
         self.format_version(&mut r);
-        r.bool("_transform", &mut self.d);
+        if let Some(t) = r.bool("_transform", &mut self.d) {
+            self.transform = t.value;
+        }
         // Kong's decK metadata is not part of the format; Kong rejects it too (unknown field).
         if let Some(items) = r.seq("upstreams", &mut self.d) {
             for item in items {

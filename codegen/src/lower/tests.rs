@@ -307,3 +307,23 @@ fn hosts_empty_array_is_kept_distinct_from_absent() {
         vec![PathPattern::Prefix("/b".into())]
     );
 }
+
+#[test]
+fn transform_false_marks_basic_auth_passwords_as_hashed() {
+    let text = |t: &str| {
+        format!("_format_version: \"3.0\"\n{t}consumers:\n- username: a\n  basicauth_credentials:\n  - username: a\n    password: p\n")
+    };
+    for (prefix, hashed) in [
+        ("", false),
+        ("_transform: true\n", false),
+        ("_transform: false\n", true),
+    ] {
+        let (config, codes) = lower(&text(prefix));
+        assert!(codes.is_empty(), "{codes:?}");
+        let c = &config.expect("valid").consumers[0];
+        assert_eq!(
+            c.basicauth_credentials[0].password_is_hashed, hashed,
+            "{prefix}"
+        );
+    }
+}
