@@ -220,7 +220,7 @@ impl Cx {
         // methods/hosts/headers/paths; https-only may use snis instead.
         let has_matcher = methods_written || hosts_written || headers_written || paths_written;
         let https_only = !protocols.contains(&Protocol::Http);
-        if !(has_matcher || https_only && snis_written) {
+        if !(has_matcher || https_only && snis_written || r.has_unknown(&["plugins"])) {
             d.push(
                 Diagnostic::error(
                     "K0310",

@@ -327,3 +327,38 @@ fn transform_false_marks_basic_auth_passwords_as_hashed() {
         );
     }
 }
+
+#[test]
+fn documents_that_are_not_a_mapping() {
+    for (text, code) in [
+        ("", "K0100"),
+        ("- a\n- b\n", "K0100"),
+        ("a: 1\n---\nb: 2\n", "K0001"),
+    ] {
+        let (config, codes) = lower(text);
+        assert!(config.is_none());
+        assert_eq!(codes, [code], "{text:?}");
+    }
+}
+
+#[test]
+fn misspelled_matcher_gives_one_error() {
+    let (_, codes) = lower("_format_version: \"3.0\"\nroutes:\n- name: r\n  pathz: [/a]\n");
+    assert_eq!(codes, ["K0101"]);
+}
+
+#[test]
+fn output_is_deterministic() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/ok/basic.yml"
+    ))
+    .expect("fixture");
+    let file = SourceFile {
+        name: "basic.yml".into(),
+        text,
+    };
+    let a = format!("{:?}", check(&file).0);
+    let b = format!("{:?}", check(&file).0);
+    assert_eq!(a, b);
+}

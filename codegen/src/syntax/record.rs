@@ -199,6 +199,16 @@ impl<'a> Record<'a> {
         Some(out)
     }
 
+    /// Whether some written field has not been asked for yet, apart from `later` (fields the
+    /// caller will still read). Used to avoid follow-up errors caused by a misspelled field
+    /// (`pathz` should give "unknown field", not also "route matches nothing").
+    pub fn has_unknown(&self, later: &[&str]) -> bool {
+        self.entries.iter().zip(&self.used).any(|((k, _), used)| {
+            let name = k.as_str().unwrap_or_default();
+            !used && !later.contains(&name) && !name.starts_with('_')
+        })
+    }
+
     /// Reports the fields that no accessor asked for (K0101), and checks `_comment` /
     /// `_ignore`, which Kong accepts in any entity.
     pub fn finish(mut self, d: &mut Diagnostics) {
