@@ -49,3 +49,39 @@ fn ok_fixtures() {
         insta::assert_snapshot!(format!("{}{:#?}", diags.render(&file), config));
     });
 }
+
+/// Every prefix (by character) of every fixture is checked without panicking, and produces
+/// either a config or at least one error.
+#[test]
+fn truncated_fixtures_never_panic() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut files = Vec::new();
+    for sub in ["ok", "errors"] {
+        for entry in std::fs::read_dir(dir.join(sub)).expect("fixture dir") {
+            files.push(entry.expect("dir entry").path());
+        }
+    }
+    files.sort();
+    assert!(files.len() > 10);
+    for path in files {
+        let text = std::fs::read_to_string(&path).expect("fixture readable");
+        let cuts: Vec<usize> = text
+            .char_indices()
+            .map(|(i, _)| i)
+            .chain([text.len()])
+            .collect();
+        for cut in cuts {
+            let file = SourceFile {
+                name: "t.yml".into(),
+                text: text[..cut].to_owned(),
+            };
+            let (config, diags) = check(&file);
+            assert!(
+                config.is_some() != diags.has_errors(),
+                "{}: cut at {cut}: config and errors disagree",
+                path.display()
+            );
+            let _ = diags.render(&file);
+        }
+    }
+}

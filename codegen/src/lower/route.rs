@@ -286,7 +286,9 @@ fn regex_span(
         .collect();
     let quote = if written == p.value {
         0
-    } else if written.len() == p.value.len() + 2 && written[1..written.len() - 1] == p.value {
+    } else if (written.starts_with('"') || written.starts_with('\''))
+        && written.get(1..written.len().saturating_sub(1)) == Some(p.value.as_str())
+    {
         1
     } else {
         return p.span;
