@@ -155,6 +155,15 @@ impl Cx {
                 let alg = algorithm.as_ref().map_or("HS256", |a| a.value);
                 let secret = r.str("secret", d);
                 let rsa = r.str("rsa_public_key", d);
+                if let Some(k) = &rsa {
+                    if !looks_like_pem_public_key(&k.value) {
+                        d.push(
+                            Diagnostic::error("K0505", k.span, "`rsa_public_key` is not a PEM public key")
+                                .label("expected -----BEGIN PUBLIC KEY-----")
+                                .help("paste the PEM public key (`-----BEGIN PUBLIC KEY-----` ... `-----END PUBLIC KEY-----`) as a block scalar: `rsa_public_key: |`"),
+                        );
+                    }
+                }
                 if alg.starts_with("HS") && secret.is_none() {
                     d.push(
                         Diagnostic::error("K0503", origin, format!("jwt secret with algorithm {alg} needs `secret`"))
@@ -231,4 +240,27 @@ fn required_generated(
         return None;
     }
     r.str(field, d)
+}
+
+/// A structural check (markers and base64 body); the key itself is parsed by the runtime's
+/// crypto library when the gateway starts.
+fn looks_like_pem_public_key(pem: &str) -> bool {
+    let pem = pem.trim();
+    let Some(rest) = pem.strip_prefix("-----BEGIN ") else {
+        return false;
+    };
+    let Some((label, rest)) = rest.split_once("-----") else {
+        return false;
+    };
+    if !label.ends_with("PUBLIC KEY") {
+        return false;
+    }
+    let Some(body) = rest.strip_suffix(&format!("-----END {label}-----")) else {
+        return false;
+    };
+    let body: String = body.split_whitespace().collect();
+    !body.is_empty()
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b))
 }

@@ -163,6 +163,17 @@ impl Cx {
             }
         }
 
+        for field in ["expression", "priority"] {
+            if let Some(span) = r.key_span(field) {
+                if r.raw(field).is_some() {
+                    d.push(
+                        Diagnostic::error("K0313", span, format!("`{field}` exists only under Kong's expressions router"))
+                            .label("not a traditional_compatible route field")
+                            .help("Kiln follows `router_flavor = traditional_compatible`: match with `paths`, `hosts`, `methods`, `headers`"),
+                    );
+                }
+            }
+        }
         for field in ["sources", "destinations"] {
             if let Some(span) = r.key_span(field) {
                 if r.raw(field).is_some() {
@@ -220,7 +231,11 @@ impl Cx {
         // methods/hosts/headers/paths; https-only may use snis instead.
         let has_matcher = methods_written || hosts_written || headers_written || paths_written;
         let https_only = !protocols.contains(&Protocol::Http);
-        if !(has_matcher || https_only && snis_written || r.has_unknown(&["plugins"])) {
+        if !(has_matcher
+            || https_only && snis_written
+            || r.has_unknown(&["plugins"])
+            || r.has("expression"))
+        {
             d.push(
                 Diagnostic::error(
                     "K0310",

@@ -310,6 +310,9 @@ fn check_healthchecks(node: &Node, path: &str, d: &mut crate::diag::Diagnostics)
     };
     for (k, v) in entries {
         let key = k.as_str().unwrap_or_default();
+        if key == "_comment" || key == "_ignore" {
+            continue;
+        }
         let sub = format!("{path}.{key}");
         let Some(default) = healthcheck_default(&sub) else {
             d.push(
