@@ -153,7 +153,7 @@ pub struct SourceFile {
 /// Renders one diagnostic like rustc does:
 ///
 /// ```text
-/// error[K0201]: unknown field `pathz` in route
+/// error[K0101]: unknown field `pathz` in route
 ///   --> kong.yml:7:7
 ///    |
 ///  7 |       pathz: [/a]

@@ -249,6 +249,32 @@ pub(super) fn assemble(cx: &mut Cx) -> Option<ir::Config> {
         }
     }
     unique(d, "targets", "upstream and target", target_keys.iter());
+    // An upstream in use without an enabled target answers every request with 503.
+    for (i, u) in cx.upstreams.iter().enumerate() {
+        let users: Vec<Span> = cx
+            .services
+            .iter()
+            .filter(|s| s.ir.upstream == Some(UpstreamId(i as u32)))
+            .map(|s| s.ir.origin)
+            .collect();
+        if users.is_empty() || u.ir.targets.iter().any(|t| t.weight > 0) {
+            continue;
+        }
+        let mut diag = Diagnostic::warning(
+            "K0404",
+            u.name.span,
+            format!(
+                "upstream '{}' has no target with a weight above 0",
+                u.name.value
+            ),
+        )
+        .label("every request to it gets 503")
+        .help("add a target (`targets: [{target: \"host:port\"}]`) or give one a weight above 0");
+        for s in users {
+            diag = diag.secondary(s, "service using it");
+        }
+        d.push(diag);
+    }
 
     // Credentials → consumers.
     let consumer_ids: Vec<String> = cx.consumers.iter().map(|c| c.ir.id.clone()).collect();
