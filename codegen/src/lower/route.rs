@@ -74,7 +74,21 @@ impl Cx {
         let paths_written = nonempty(r.raw("paths"));
         for p in r.str_list("paths", d).unwrap_or_default() {
             let written = if self.legacy_paths {
-                rules::migrate_legacy_path(&p.value)
+                let migrated = rules::migrate_legacy_path(&p.value);
+                if migrated.starts_with('~') && !p.value.starts_with('~') {
+                    d.push(
+                        Diagnostic::warning(
+                            "K0012",
+                            p.span,
+                            format!("legacy path `{}` is migrated to the regex `{migrated}`", p.value),
+                        )
+                        .label("treated as a regex")
+                        .help(format!(
+                            "Kong migrates paths of format 1.1/2.1 this way; write `{migrated}` and use `_format_version: \"3.0\"`"
+                        )),
+                    );
+                }
+                migrated
             } else {
                 p.value.clone()
             };
