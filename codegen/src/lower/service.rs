@@ -17,7 +17,7 @@ impl Cx {
         let id = self.explicit_id(&mut r);
         let name = self.entity_name(&mut r);
         self.tags(&mut r);
-        let d2 = &mut self.d;
+        let d = &mut self.d;
 
         let mut protocol = Protocol::Http;
         let mut protocol_span = r.span;
@@ -25,14 +25,14 @@ impl Cx {
         let mut port: u16 = 80;
         let mut path: Option<Sp<String>> = None;
 
-        let url = r.str("url", d2);
+        let url = r.str("url", d);
         if let Some(url) = &url {
             match rules::parse_service_url(&url.value) {
                 Ok(u) => {
                     protocol_span = url.span;
                     match parse_protocol(&u.scheme) {
                         Some(p) => protocol = p,
-                        None => d2.push(
+                        None => d.push(
                             Diagnostic::error(
                                 "K0201",
                                 url.span,
@@ -49,7 +49,7 @@ impl Cx {
                     port = u.port;
                     path = u.path.map(|p| Sp::new(p, url.span));
                 }
-                Err(e) => d2.push(
+                Err(e) => d.push(
                     Diagnostic::error("K0201", url.span, format!("invalid url: {e}"))
                         .label("invalid url")
                         .help("write it as `http://host:port/path`"),
@@ -58,7 +58,7 @@ impl Cx {
             // Kong: url overrides these fields; writing both is almost always a mistake.
             for field in ["protocol", "host", "port", "path"] {
                 if let Some(span) = r.key_span(field) {
-                    d2.push(
+                    d.push(
                         Diagnostic::warning(
                             "K0206",
                             span,
@@ -71,18 +71,18 @@ impl Cx {
                 }
             }
         } else {
-            if let Some(p) = r.one_of("protocol", PROTOCOLS, d2) {
+            if let Some(p) = r.one_of("protocol", PROTOCOLS, d) {
                 protocol_span = p.span;
                 protocol = parse_protocol(p.value).unwrap_or(Protocol::Http);
             }
-            host = r.req_str("host", d2);
-            if let Some(p) = r.int("port", 0, 65535, d2) {
+            host = r.req_str("host", d);
+            if let Some(p) = r.int("port", 0, 65535, d) {
                 port = p.value as u16;
             }
-            path = r.str("path", d2);
+            path = r.str("path", d);
         }
         if protocol != Protocol::Http {
-            d2.push(
+            d.push(
                 Diagnostic::error(
                     "K0204",
                     protocol_span,
@@ -99,7 +99,7 @@ impl Cx {
                 } else {
                     "write a host name or an IP address"
                 };
-                d2.push(
+                d.push(
                     Diagnostic::error("K0202", h.span, format!("invalid service host: {e}"))
                         .label("invalid host")
                         .help(help),
@@ -115,7 +115,7 @@ impl Cx {
                 rules::check_path_chars(&p.value).err()
             };
             if let Some(e) = err {
-                d2.push(
+                d.push(
                     Diagnostic::error(
                         "K0203",
                         p.span,
@@ -128,16 +128,16 @@ impl Cx {
                 );
             }
         }
-        let retries = r.int("retries", 0, 32767, d2).map_or(5, |v| v.value as u32);
+        let retries = r.int("retries", 0, 32767, d).map_or(5, |v| v.value as u32);
         let mut timeout = |r: &mut Record, key: &'static str| {
-            r.int(key, 1, TIMEOUT_MAX, d2)
+            r.int(key, 1, TIMEOUT_MAX, d)
                 .map_or(60_000, |v| v.value as u64)
         };
         let connect_timeout_ms = timeout(&mut r, "connect_timeout");
         let write_timeout_ms = timeout(&mut r, "write_timeout");
         let read_timeout_ms = timeout(&mut r, "read_timeout");
-        let d2 = &mut self.d;
-        let enabled = r.bool("enabled", d2).is_none_or(|b| b.value);
+        let d = &mut self.d;
+        let enabled = r.bool("enabled", d).is_none_or(|b| b.value);
         for field in [
             "client_certificate",
             "tls_verify",
@@ -146,7 +146,7 @@ impl Cx {
         ] {
             if let Some(span) = r.key_span(field) {
                 if r.raw(field).is_some() {
-                    d2.push(
+                    d.push(
                         Diagnostic::error(
                             "K0205",
                             span,
