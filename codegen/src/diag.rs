@@ -45,14 +45,20 @@ impl Diagnostic {
             severity: Severity::Error,
             code,
             message: message.into(),
-            primary: Label { span, text: String::new() },
+            primary: Label {
+                span,
+                text: String::new(),
+            },
             secondary: Vec::new(),
             help: None,
         }
     }
 
     pub fn warning(code: &'static str, span: Span, message: impl Into<String>) -> Self {
-        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, span, message) }
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(code, span, message)
+        }
     }
 
     /// Text under the primary carets.
@@ -62,7 +68,10 @@ impl Diagnostic {
     }
 
     pub fn secondary(mut self, span: Span, text: impl Into<String>) -> Self {
-        self.secondary.push(Label { span, text: text.into() });
+        self.secondary.push(Label {
+            span,
+            text: text.into(),
+        });
         self
     }
 
@@ -88,7 +97,10 @@ impl Diagnostics {
     }
 
     pub fn error_count(&self) -> usize {
-        self.items.iter().filter(|d| d.severity == Severity::Error).count()
+        self.items
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -105,7 +117,8 @@ impl Diagnostics {
 
     /// Sorted by position for stable output.
     pub fn into_sorted(mut self) -> Vec<Diagnostic> {
-        self.items.sort_by(|a, b| (a.primary.span, a.code).cmp(&(b.primary.span, b.code)));
+        self.items
+            .sort_by(|a, b| (a.primary.span, a.code).cmp(&(b.primary.span, b.code)));
         self.items
     }
 
@@ -118,8 +131,12 @@ impl Diagnostics {
         }
         let errors = self.error_count();
         let warnings = self.items.len() - errors;
-        if errors > 0 {
-            let _ = writeln!(out, "{}: {errors} error(s), {warnings} warning(s)", file.name);
+        if !self.items.is_empty() {
+            let _ = writeln!(
+                out,
+                "{}: {errors} error(s), {warnings} warning(s)",
+                file.name
+            );
         }
         out
     }
@@ -136,7 +153,7 @@ pub struct SourceFile {
 /// Renders one diagnostic like rustc does:
 ///
 /// ```text
-/// error[K0201]: unknown field `pathz` in route
+/// error[K0101]: unknown field `pathz` in route
 ///   --> kong.yml:7:7
 ///    |
 ///  7 |       pathz: [/a]
@@ -157,11 +174,31 @@ pub fn render(file: &SourceFile, d: &Diagnostic) -> String {
         .max()
         .unwrap_or(1);
     let pad = " ".repeat(width);
-    let _ = writeln!(out, "{pad}--> {}:{}:{}", file.name, d.primary.span.line, d.primary.span.col);
+    let _ = writeln!(
+        out,
+        "{pad}--> {}:{}:{}",
+        file.name, d.primary.span.line, d.primary.span.col
+    );
     let _ = writeln!(out, "{pad} |");
-    snippet(&mut out, file, &d.primary, '^', width);
-    for l in &d.secondary {
-        snippet(&mut out, file, l, '-', width);
+    // Labels in file order, as rustc shows them; `...` marks skipped lines.
+    let mut labels: Vec<(&Label, char)> = std::iter::once((&d.primary, '^'))
+        .chain(d.secondary.iter().map(|l| (l, '-')))
+        .collect();
+    labels.sort_by_key(|(l, _)| (l.span.line, l.span.col));
+    let mut last_line: Option<u32> = None;
+    for (l, mark) in labels {
+        match last_line {
+            Some(prev) if prev == l.span.line => {
+                marks(&mut out, file, l, mark, width);
+                continue;
+            }
+            Some(prev) if l.span.line > prev + 1 => {
+                let _ = writeln!(out, "{:>width$}", "...");
+            }
+            _ => {}
+        }
+        snippet(&mut out, file, l, mark, width);
+        last_line = Some(l.span.line);
     }
     if let Some(help) = &d.help {
         let _ = writeln!(out, "{pad} |");
@@ -177,12 +214,26 @@ fn snippet(out: &mut String, file: &SourceFile, l: &Label, mark: char, width: us
         .nth(l.span.line.saturating_sub(1) as usize)
         .unwrap_or("");
     let _ = writeln!(out, "{:>width$} | {}", l.span.line, line_text);
+    marks(out, file, l, mark, width);
+}
+
+/// The caret line under a source line.
+fn marks(out: &mut String, file: &SourceFile, l: &Label, mark: char, width: usize) {
+    let line_text = file
+        .text
+        .lines()
+        .nth(l.span.line.saturating_sub(1) as usize)
+        .unwrap_or("");
     let lead: String = line_text
         .chars()
         .take(l.span.col.saturating_sub(1) as usize)
         .map(|c| if c == '\t' { '\t' } else { ' ' })
         .collect();
     let carets: String = std::iter::repeat_n(mark, l.span.len.max(1) as usize).collect();
-    let text = if l.text.is_empty() { String::new() } else { format!(" {}", l.text) };
+    let text = if l.text.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", l.text)
+    };
     let _ = writeln!(out, "{:>width$} | {lead}{carets}{text}", "");
 }

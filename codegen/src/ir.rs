@@ -180,6 +180,9 @@ pub struct BasicAuthCredential {
     pub id: Option<String>,
     pub username: String,
     pub password: String,
+    /// `_transform: false` in the file: `password` is already Kong's
+    /// `hex(sha1(password .. consumer_id))`, not the clear text.
+    pub password_is_hashed: bool,
     pub origin: Origin,
 }
 
@@ -214,6 +217,10 @@ pub struct PluginInstance {
     pub instance_name: Option<String>,
     pub scope: Scope,
     pub config: PluginConfig,
+    /// Kong's `protocols` (default `[grpc, grpcs, http, https]`); Kiln accepts the
+    /// http-family values only. At run time Kong uses it to pick the subsystem, not to
+    /// filter http vs https requests.
+    pub protocols: Vec<Protocol>,
     pub origin: Origin,
 }
 

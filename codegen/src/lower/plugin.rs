@@ -1,0 +1,291 @@
+//! Plugin instances (kong-compat.md §1.7) and the configs of the plugins Kiln implements
+//! (§4.9 request-termination, §4.12 correlation-id).
+
+use super::service::protocols;
+use super::{Cx, Parent, PluginDraft, PluginParent};
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::ir::{CorrelationGenerator, CorrelationId, PluginConfig, Protocol, RequestTermination};
+use crate::syntax::record::{did_you_mean, Record, Sp};
+use crate::syntax::{Node, NodeKind};
+
+/// Kong's bundled plugins (kong-compat.md §3.1, §4) that Kiln does not implement yet.
+pub(crate) const KONG_PLUGINS: &[&str] = &[
+    "acl",
+    "acme",
+    "ai-azure-content-safety",
+    "ai-prompt-decorator",
+    "ai-prompt-guard",
+    "ai-prompt-template",
+    "ai-proxy",
+    "ai-request-transformer",
+    "ai-response-transformer",
+    "aws-lambda",
+    "azure-functions",
+    "basic-auth",
+    "bot-detection",
+    "cors",
+    "datadog",
+    "file-log",
+    "grpc-gateway",
+    "grpc-web",
+    "hmac-auth",
+    "http-log",
+    "ip-restriction",
+    "jwt",
+    "key-auth",
+    "ldap-auth",
+    "loggly",
+    "oauth2",
+    "opentelemetry",
+    "post-function",
+    "pre-function",
+    "prometheus",
+    "proxy-cache",
+    "rate-limiting",
+    "redirect",
+    "request-size-limiting",
+    "request-transformer",
+    "response-ratelimiting",
+    "response-transformer",
+    "session",
+    "standard-webhooks",
+    "statsd",
+    "syslog",
+    "tcp-log",
+    "udp-log",
+    "zipkin",
+];
+
+/// The plugins Kiln implements.
+pub(crate) const KILN_PLUGINS: &[&str] = &["correlation-id", "request-termination"];
+
+const DEFAULT_PROTOCOLS: &[Protocol] = &[
+    Protocol::Grpc,
+    Protocol::Grpcs,
+    Protocol::Http,
+    Protocol::Https,
+];
+
+impl Cx {
+    pub(crate) fn lower_plugin(&mut self, node: &Node, parent: PluginParent) {
+        let Some(mut r) = Record::new(node, "plugin", &mut self.d) else {
+            return;
+        };
+        let id = self.explicit_id(&mut r);
+        self.tags(&mut r);
+        let nested_in = match parent {
+            PluginParent::Top => None,
+            PluginParent::Service(_) => Some("service"),
+            PluginParent::Route(_) => Some("route"),
+            PluginParent::Consumer(_) => Some("consumer"),
+        };
+        let mut route = self.foreign(&mut r, "route", nested_in);
+        let mut service = self.foreign(&mut r, "service", nested_in);
+        let mut consumer = self.foreign(&mut r, "consumer", nested_in);
+        match parent {
+            PluginParent::Top => {}
+            PluginParent::Service(i) => service = Parent::Nested(i),
+            PluginParent::Route(i) => route = Parent::Nested(i),
+            PluginParent::Consumer(i) => consumer = Parent::Nested(i),
+        }
+        let instance_name = r.str("instance_name", &mut self.d);
+        if let Some(n) = &instance_name {
+            if let Err(c) = super::rules::check_name(&n.value) {
+                self.d.push(
+                    Diagnostic::error("K0200", n.span, format!("invalid character {c:?} in instance_name"))
+                        .label("not allowed in a name")
+                        .help("names may use letters, digits, `.`, `-`, `_`, `~` (and non-ASCII characters)"),
+                );
+            }
+        }
+        let protocols = protocols(self, &mut r, DEFAULT_PROTOCOLS, "plugin")
+            .unwrap_or_else(|| DEFAULT_PROTOCOLS.to_vec());
+        let d = &mut self.d;
+        let enabled = r.bool("enabled", d).is_none_or(|b| b.value);
+        // Enterprise-only dynamic ordering would change the chain order silently.
+        if let Some(span) = r.key_span("ordering") {
+            if r.raw("ordering").is_some() {
+                d.push(
+                    Diagnostic::error(
+                        "K0605",
+                        span,
+                        "`ordering` (dynamic plugin ordering) is not supported",
+                    )
+                    .label("Kong Enterprise only")
+                    .help("remove `ordering`; plugins run in Kong's static priority order"),
+                );
+            }
+        }
+        let name = r.req_str("name", d);
+        let config_node = r.raw("config");
+        let config = match &name {
+            Some(n) => plugin_config(n, config_node, d),
+            None => None,
+        };
+        let origin = r.span;
+        r.finish(d);
+        let (Some(name), Some(config)) = (name, config) else {
+            return;
+        };
+        self.plugins.push(PluginDraft {
+            name,
+            config,
+            id,
+            instance_name,
+            route,
+            service,
+            consumer,
+            protocols,
+            enabled,
+            origin,
+        });
+    }
+}
+
+fn plugin_config(
+    name: &Sp<String>,
+    config: Option<&Node>,
+    d: &mut Diagnostics,
+) -> Option<PluginConfig> {
+    let empty = Node {
+        kind: NodeKind::Map(Vec::new()),
+        span: name.span,
+    };
+    let node = config.unwrap_or(&empty);
+    match name.value.as_str() {
+        "correlation-id" => {
+            let mut r = Record::new(node, "correlation-id config", d)?;
+            let header_name = r.str("header_name", d);
+            if let Some(h) = &header_name {
+                if h.value.is_empty()
+                    || !h
+                        .value
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+                {
+                    d.push(
+                        Diagnostic::error(
+                            "K0604",
+                            h.span,
+                            format!("invalid header name `{}`", h.value),
+                        )
+                        .label("not a header name")
+                        .help("use letters, digits and `-`, e.g. `X-Request-ID`"),
+                    );
+                }
+            }
+            let generator = match r
+                .one_of("generator", &["uuid", "uuid#counter", "tracker"], d)
+                .map(|g| g.value)
+            {
+                Some("uuid") => CorrelationGenerator::Uuid,
+                Some("tracker") => CorrelationGenerator::Tracker,
+                _ => CorrelationGenerator::UuidCounter,
+            };
+            let echo_downstream = r.bool("echo_downstream", d).is_some_and(|b| b.value);
+            r.finish(d);
+            Some(PluginConfig::CorrelationId(CorrelationId {
+                header_name: header_name.map_or_else(|| "Kong-Request-ID".to_owned(), |h| h.value),
+                generator,
+                echo_downstream,
+            }))
+        }
+        "request-termination" => {
+            let mut r = Record::new(node, "request-termination config", d)?;
+            let status_code = r
+                .int("status_code", 100, 599, d)
+                .map_or(503, |s| s.value as u16);
+            let message = r.str("message", d);
+            let body = r.str("body", d);
+            let content_type = r.str("content_type", d);
+            let echo = r.bool("echo", d);
+            let trigger = r.str("trigger", d);
+            r.finish(d);
+            let conflict = |d: &mut Diagnostics,
+                            a: &Sp<String>,
+                            b_name: &str,
+                            b: crate::diag::Span,
+                            msg: &str,
+                            help: &str| {
+                d.push(
+                    Diagnostic::error("K0603", a.span, msg.to_owned())
+                        .label("conflicts")
+                        .secondary(b, format!("`{b_name}` set here"))
+                        .help(help.to_owned()),
+                );
+            };
+            if let Some(m) = &message {
+                if let Some(b) = &body {
+                    conflict(d, m, "body", b.span, "`message` cannot be combined with `body`", "use `message` for a JSON `{\"message\": ...}` body, or `body` + `content_type` for a raw body");
+                }
+                if let Some(c) = &content_type {
+                    conflict(
+                        d,
+                        m,
+                        "content_type",
+                        c.span,
+                        "`message` cannot be combined with `content_type`",
+                        "remove `content_type`, or replace `message` with `body`",
+                    );
+                }
+            }
+            if let (Some(c), None) = (&content_type, &body) {
+                d.push(
+                    Diagnostic::error("K0603", c.span, "`content_type` requires `body`")
+                        .label("no `body`")
+                        .help("add `body: ...` or remove `content_type`"),
+                );
+            }
+            if let (Some(e), Some(b)) = (&echo, &body) {
+                if e.value {
+                    d.push(
+                        Diagnostic::error(
+                            "K0603",
+                            b.span,
+                            "`body` cannot be combined with `echo: true`",
+                        )
+                        .label("conflicts")
+                        .secondary(e.span, "`echo` set here")
+                        .help("remove `body` or `echo`"),
+                    );
+                }
+            }
+            Some(PluginConfig::RequestTermination(RequestTermination {
+                status_code,
+                message: message.map(|m| m.value),
+                body: body.map(|b| b.value),
+                content_type: content_type.map(|c| c.value),
+                echo: echo.is_some_and(|e| e.value),
+                trigger: trigger.map(|t| t.value),
+            }))
+        }
+        other if KONG_PLUGINS.contains(&other) => {
+            d.push(
+                Diagnostic::error(
+                    "K0601",
+                    name.span,
+                    format!("plugin '{other}' is not supported by Kiln yet"),
+                )
+                .label("a Kong plugin Kiln does not implement yet")
+                .help(format!(
+                    "remove this plugin; Kiln implements: {}",
+                    KILN_PLUGINS.join(", ")
+                )),
+            );
+            None
+        }
+        other => {
+            let all: Vec<&str> = KILN_PLUGINS.iter().chain(KONG_PLUGINS).copied().collect();
+            let help = match did_you_mean(other, &all) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("Kiln implements: {}", KILN_PLUGINS.join(", ")),
+            };
+            d.push(
+                Diagnostic::error("K0600", name.span, format!("unknown plugin '{other}'"))
+                    .label("not a Kong plugin")
+                    .help(help),
+            );
+            None
+        }
+    }
+}
