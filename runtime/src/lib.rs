@@ -26,15 +26,17 @@ pub mod plugin;
 pub mod plugins;
 pub mod pool;
 pub mod proxy;
+pub mod request_id;
 pub mod response;
 pub mod router;
 pub mod server;
 pub mod status;
+mod timed_io;
 
 pub use ctx::Ctx;
 pub use gateway::{BuildInfo, Gateway, RouteSpec, ServiceSpec, StartupError, TargetSpec};
 pub use plugin::Plugin;
-pub use server::serve;
+pub use server::{run, serve, ServerOptions};
 
 /// The body type used on both sides of the proxy.
 pub type Body = http_body_util::combinators::BoxBody<bytes::Bytes, BoxError>;
@@ -52,7 +54,9 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 #[doc(hidden)]
 pub mod __private {
     pub use crate::ctx::Ctx;
-    pub use crate::gateway::{BuildInfo, Gateway, RouteSpec, ServiceSpec, StartupError, TargetSpec};
+    pub use crate::gateway::{
+        BuildInfo, Gateway, RouteSpec, ServiceSpec, StartupError, TargetSpec,
+    };
     pub use crate::phf::PhfMap;
     pub use crate::plugin::Plugin;
     pub use crate::plugins;

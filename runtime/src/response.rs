@@ -23,7 +23,9 @@ use crate::{Body, Response};
 
 /// A body from bytes already in memory.
 pub fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into()).map_err(|never| match never {}).boxed()
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 /// An empty body.
@@ -46,7 +48,8 @@ pub fn exit_json(status: u16, message: &str) -> Response {
 pub fn with_body(status: u16, content_type: HeaderValue, body: impl Into<Bytes>) -> Response {
     let mut resp = Response::new(full(body));
     *resp.status_mut() = status_code(status);
-    resp.headers_mut().insert(header::CONTENT_TYPE, content_type);
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, content_type);
     resp
 }
 
@@ -99,10 +102,8 @@ fn mime_type(media: &str) -> ErrorFormat {
     let media = media.trim();
     let media = media.split(';').next().unwrap_or("");
     match media.split_once('/') {
-        Some((ty, "*")) => match ty {
-            "text" => ErrorFormat::Text,
-            _ => ErrorFormat::Json,
-        },
+        Some(("text", "*")) => ErrorFormat::Text,
+        Some((_, "*")) => ErrorFormat::Json,
         Some(_) => match media {
             "text/plain" => ErrorFormat::Text,
             "text/html" => ErrorFormat::Html,
@@ -144,7 +145,11 @@ fn q_value(s: &str) -> Option<(f32, &str)> {
         n = 2 + b[2..].iter().take(3).take_while(|&&c| digit_ok(c)).count();
     }
     let text = &s[..n];
-    let q = if first == b'1' { 1.0 } else { text.trim_end_matches('.').parse().unwrap_or(0.0) };
+    let q = if first == b'1' {
+        1.0
+    } else {
+        text.trim_end_matches('.').parse().unwrap_or(0.0)
+    };
     Some((q, &s[n..]))
 }
 
@@ -157,8 +162,7 @@ fn accept_element(s: &str) -> Option<(&str, f32)> {
     let media = &s[..s.len() - after_sub.len()];
     let mut q = None;
     let mut rest = after_sub;
-    loop {
-        let Some(p) = rest.trim_start().strip_prefix(';') else { break };
+    while let Some(p) = rest.trim_start().strip_prefix(';') {
         let p = p.trim_start();
         // `q=<value>` first (the regex's first alternative), else a generic parameter.
         if let Some(v) = p.strip_prefix("q=").or_else(|| p.strip_prefix("Q=")) {
@@ -168,7 +172,9 @@ fn accept_element(s: &str) -> Option<(&str, f32)> {
                 continue;
             }
         }
-        let Some(r) = media_token(p).filter(|_| !p.starts_with('*')) else { break };
+        let Some(r) = media_token(p).filter(|_| !p.starts_with('*')) else {
+            break;
+        };
         rest = match r.strip_prefix('=') {
             Some(v) => &v[v.find(';').unwrap_or(v.len())..],
             None => r,
@@ -195,7 +201,11 @@ pub fn response_type(accept: Option<&str>) -> ErrorFormat {
 }
 
 /// The body and content type of Kong's error templates.
-pub fn error_body(format: ErrorFormat, message: &str, request_id: &str) -> (Option<HeaderValue>, String) {
+pub fn error_body(
+    format: ErrorFormat,
+    message: &str,
+    request_id: &str,
+) -> (Option<HeaderValue>, String) {
     match format {
         ErrorFormat::Json => (
             Some(JSON),
@@ -239,7 +249,12 @@ fn is_grpc(content_type: Option<&HeaderValue>) -> bool {
 /// Kong's `kong.response.error(status, message)`: negotiated on every `Accept` value of the
 /// request (joined with `,`); `None` uses [`default_message`]. gRPC requests get Kong's empty
 /// gRPC template.
-pub fn error(status: u16, message: Option<&str>, request_id: &str, req_headers: &HeaderMap) -> Response {
+pub fn error(
+    status: u16,
+    message: Option<&str>,
+    request_id: &str,
+    req_headers: &HeaderMap,
+) -> Response {
     let format = if is_grpc(req_headers.get(header::CONTENT_TYPE)) {
         ErrorFormat::Grpc
     } else {

@@ -43,7 +43,9 @@ fn response_type_table() {
 }
 
 fn body_text(resp: Response) -> String {
-    let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
     let bytes = rt
         .block_on(resp.into_body().collect())
         .map(|c| c.to_bytes())
@@ -56,7 +58,10 @@ fn error_templates() {
     let mut h = HeaderMap::new();
     let resp = error(404, Some("no Route matched with those values"), "abc", &h);
     assert_eq!(resp.status(), 404);
-    assert_eq!(resp.headers()["content-type"], "application/json; charset=utf-8");
+    assert_eq!(
+        resp.headers()["content-type"],
+        "application/json; charset=utf-8"
+    );
     assert_eq!(
         body_text(resp),
         "{\n  \"message\":\"no Route matched with those values\",\n  \"request_id\":\"abc\"\n}"
@@ -65,12 +70,18 @@ fn error_templates() {
     h.insert(header::ACCEPT, HeaderValue::from_static("text/plain"));
     let resp = error(503, None, "r1", &h);
     assert_eq!(resp.headers()["content-type"], "text/plain; charset=utf-8");
-    assert_eq!(body_text(resp), "The upstream server is currently unavailable\nrequest_id: r1\n");
+    assert_eq!(
+        body_text(resp),
+        "The upstream server is currently unavailable\nrequest_id: r1\n"
+    );
 
     h.insert(header::ACCEPT, HeaderValue::from_static("text/html"));
     let body = body_text(error(404, Some("Not found"), "r2", &h));
     assert!(body.starts_with("<!doctype html>\n<html>\n"), "{body}");
-    assert!(body.contains("    <p>Not found.</p>\n    <p>request_id: r2</p>\n"), "{body}");
+    assert!(
+        body.contains("    <p>Not found.</p>\n    <p>request_id: r2</p>\n"),
+        "{body}"
+    );
 
     h.insert(header::ACCEPT, HeaderValue::from_static("application/xml"));
     assert_eq!(
@@ -100,19 +111,31 @@ fn upstream_error_negotiation() {
     );
     // Content-Type is used when there is no Accept
     let mut h = HeaderMap::new();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     let resp = upstream_error(504, "id", &h);
-    assert_eq!(resp.headers()["content-type"], "application/json; charset=utf-8");
+    assert_eq!(
+        resp.headers()["content-type"],
+        "application/json; charset=utf-8"
+    );
     assert_eq!(
         body_text(resp),
         "{\n  \"message\":\"The upstream server is timing out\",\n  \"request_id\":\"id\"\n}"
     );
     // Accept wins over Content-Type
     h.insert(header::ACCEPT, HeaderValue::from_static("application/xml"));
-    assert_eq!(upstream_error(504, "id", &h).headers()["content-type"], "application/xml; charset=utf-8");
+    assert_eq!(
+        upstream_error(504, "id", &h).headers()["content-type"],
+        "application/xml; charset=utf-8"
+    );
     // gRPC: compact JSON without request id
     let mut h = HeaderMap::new();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/grpc+proto"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/grpc+proto"),
+    );
     assert_eq!(
         body_text(upstream_error(502, "id", &h)),
         "{\"message\":\"An invalid response was received from the upstream server\"}"
@@ -123,5 +146,8 @@ fn upstream_error_negotiation() {
 fn exit_json_is_compact() {
     let resp = exit_json(426, "Please use HTTPS protocol");
     assert_eq!(resp.status(), 426);
-    assert_eq!(body_text(resp), "{\"message\":\"Please use HTTPS protocol\"}");
+    assert_eq!(
+        body_text(resp),
+        "{\"message\":\"Please use HTTPS protocol\"}"
+    );
 }
