@@ -300,8 +300,14 @@ static X_FORWARDED_PREFIX: HeaderName = HeaderName::from_static("x-forwarded-pre
 /// `X-Kong-Request-Id`.
 pub static X_KONG_REQUEST_ID: HeaderName = HeaderName::from_static("x-kong-request-id");
 
-/// Rewrites the client's headers into the upstream request's (kong-compat.md §2.5, §2.6).
-fn upstream_headers(cx: &Ctx, target: &Target, authority: Option<&str>, headers: &mut HeaderMap) {
+/// Rewrites the client's headers into the upstream request's (kong-compat.md §2.5, §2.6),
+/// except `Host`, which depends on the target. Returns the preserved `Host`, if any.
+/// Runs once per request (retries must not append twice).
+fn upstream_headers(
+    cx: &Ctx,
+    authority: Option<&str>,
+    headers: &mut HeaderMap,
+) -> Option<HeaderValue> {
     let te_trailers = headers
         .get(header::TE)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
@@ -319,10 +325,7 @@ fn upstream_headers(cx: &Ctx, target: &Target, authority: Option<&str>, headers:
             .cloned()
             .or_else(|| authority.and_then(|a| HeaderValue::from_str(a).ok()))
     });
-    let host = preserved
-        .flatten()
-        .unwrap_or_else(|| target.host_header.clone());
-    headers.insert(header::HOST, host);
+    let preserved = preserved.flatten();
 
     let ip = cx.client_addr.ip().to_string();
     if let Ok(v) = HeaderValue::from_str(&ip) {
@@ -360,6 +363,7 @@ fn upstream_headers(cx: &Ctx, target: &Target, authority: Option<&str>, headers:
     if let Ok(v) = HeaderValue::from_str(&cx.request_id) {
         headers.insert(&X_KONG_REQUEST_ID, v);
     }
+    preserved
 }
 
 fn stripped_len(cx: &Ctx) -> Option<usize> {
@@ -404,6 +408,7 @@ pub async fn proxy(up: &Upstream, cx: &mut Ctx, req: Request) -> Response {
         return fail(cx, 500);
     };
     let authority = parts.uri.authority().map(|a| a.as_str().to_owned());
+    let preserved_host = upstream_headers(cx, authority.as_deref(), &mut parts.headers);
     parts.uri = Uri::from(pq);
     parts.version = Version::HTTP_11;
 
@@ -419,7 +424,10 @@ pub async fn proxy(up: &Upstream, cx: &mut Ctx, req: Request) -> Response {
         let Some((mut parts, body)) = req.take() else {
             break;
         };
-        upstream_headers(cx, target, authority.as_deref(), &mut parts.headers);
+        let host = preserved_host
+            .clone()
+            .unwrap_or_else(|| target.host_header.clone());
+        parts.headers.insert(header::HOST, host);
         let mut pending = http::Request::from_parts(parts, body);
 
         // Idle connections first; a request they could not take comes back unsent.

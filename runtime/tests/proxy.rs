@@ -352,8 +352,15 @@ async fn retries_move_to_the_next_target() {
         );
         let gw = start(gw, ServerOptions::default()).await;
         for _ in 0..6 {
-            let got = get(gw.addr, "retry", "/", &[]).await;
+            let got = get(gw.addr, "retry", "/", &[("via", "1.0 c")]).await;
             assert_eq!(got.status, 200, "{}", got.text());
+            // a retried request is rewritten once, not once per attempt
+            assert_eq!(
+                got.upstream_one("x-forwarded-for").as_deref(),
+                Some("127.0.0.1")
+            );
+            let via = format!("1.0 c, 1.1 kiln/{VERSION}");
+            assert_eq!(got.upstream_one("via").as_deref(), Some(via.as_str()));
         }
         // without retries, round-robin sends every other request to the dead target
         let mut statuses = Vec::new();
