@@ -527,16 +527,24 @@ async fn handle<G: Gateway>(
         return generated(resp, &request_id, started);
     }
 
-    let mut cx = Ctx::new(route, matched, peer);
-    cx.request_id = request_id;
-    cx.listener_port = sh.listener_port;
-    cx.scheme = sh.opts.scheme;
-    cx.started = started;
-    cx.host = host.to_owned();
-    cx.request_uri = parts.uri.clone();
-    cx.http_version = parts.version;
-    cx.normalized_path = normalized;
-    let route_idx = cx.matched.route;
+    let route_idx = matched.route;
+    let mut cx = Ctx {
+        request_id,
+        client_addr: peer,
+        listener_port: sh.listener_port,
+        scheme: sh.opts.scheme,
+        normalized_path: normalized,
+        route,
+        matched,
+        started,
+        correlation_id: None,
+        upstream_latency_ms: None,
+        kong_generated: true,
+        host: host.to_owned(),
+        request_uri: parts.uri.clone(),
+        http_version: parts.version,
+        proxy_latency_ms: None,
+    };
 
     let body: Body = body.map_err(|e| -> BoxError { Box::new(e) }).boxed();
     let req = Request::from_parts(parts, body);

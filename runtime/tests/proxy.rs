@@ -597,3 +597,145 @@ async fn streams_64_mib_both_ways() {
     })
     .await
 }
+
+#[tokio::test]
+async fn write_timeout_is_504() {
+    within(async {
+        // an upstream that accepts connections and never reads from them
+        let sink = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = sink.local_addr().expect("addr").port();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = sink.accept().await {
+                held.push(s);
+            }
+        });
+        let mut spec = service_spec(None, vec![(port, 100)]);
+        spec.write_timeout_ms = 300;
+        // long enough that only the write timer can explain a quick 504
+        spec.read_timeout_ms = 30_000;
+        let gw = TestGateway::new(vec![rule(None, None, Some(0))], vec![spec]);
+        let gw = start(gw, ServerOptions::default()).await;
+        // HTTP/2 downstream: the early 504 arrives while the upload is still being sent
+        let mut tx = h2(gw.addr).await;
+        use http_body_util::BodyExt;
+        let req = http::Request::builder()
+            .method("POST")
+            .uri("http://h/upload")
+            .body(Repeat::new(256 * 1024 * 1024).boxed())
+            .expect("request");
+        let resp = tokio::time::timeout(std::time::Duration::from_secs(10), tx.send_request(req))
+            .await
+            .expect("504 well before read_timeout")
+            .expect("response");
+        let got = read(resp).await;
+        assert_eq!(got.status, 504, "{}", got.text());
+        assert!(
+            got.text()
+                .starts_with("The upstream server is timing out\n"),
+            "{}",
+            got.text()
+        );
+    })
+    .await
+}
+
+#[tokio::test]
+async fn idle_connections_are_closed() {
+    within(async {
+        let gw = TestGateway::new(vec![], vec![]);
+        let opts = ServerOptions {
+            idle_timeout: std::time::Duration::from_millis(200),
+            ..ServerOptions::default()
+        };
+        let gw = start(gw, opts).await;
+
+        // HTTP/2: closed by the idle timer after its one request
+        let stream = tokio::net::TcpStream::connect(gw.addr)
+            .await
+            .expect("connect");
+        let (mut tx, conn) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(stream),
+        )
+        .await
+        .expect("handshake");
+        let conn = tokio::spawn(conn);
+        let req = http::Request::builder()
+            .uri("http://h/")
+            .body(empty())
+            .expect("request");
+        assert_eq!(
+            read(tx.send_request(req).await.expect("response"))
+                .await
+                .status,
+            404
+        );
+        tokio::time::timeout(std::time::Duration::from_secs(5), conn)
+            .await
+            .expect("HTTP/2 connection closed by the server")
+            .expect("conn task")
+            .expect("clean close");
+
+        // HTTP/1.1 likewise
+        let stream = tokio::net::TcpStream::connect(gw.addr)
+            .await
+            .expect("connect");
+        let (mut tx, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .expect("handshake");
+        let conn = tokio::spawn(conn);
+        assert_eq!(send(&mut tx, "h", "/", &[]).await.status, 404);
+        tokio::time::timeout(std::time::Duration::from_secs(5), conn)
+            .await
+            .expect("HTTP/1 connection closed by the server")
+            .expect("conn task")
+            .expect("clean close");
+    })
+    .await
+}
+
+#[tokio::test]
+async fn slow_and_oversized_request_heads() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    within(async {
+        let gw = TestGateway::new(vec![], vec![]);
+        let opts = ServerOptions {
+            header_read_timeout: std::time::Duration::from_millis(200),
+            ..ServerOptions::default()
+        };
+        let gw = start(gw, opts).await;
+
+        // slowloris: an unfinished head is dropped after header_read_timeout
+        let mut s = tokio::net::TcpStream::connect(gw.addr)
+            .await
+            .expect("connect");
+        s.write_all(b"GET / HTTP/1.1\r\nHost: h\r\nX-Slow: 1\r\n")
+            .await
+            .expect("write");
+        let mut buf = Vec::new();
+        let closed =
+            tokio::time::timeout(std::time::Duration::from_secs(5), s.read_to_end(&mut buf)).await;
+        assert!(
+            closed.is_ok(),
+            "the server must close a connection that never finishes its head"
+        );
+        assert!(!buf.starts_with(b"HTTP/1.1 404"), "no request was routed");
+
+        // a head over max_header_bytes (64 KiB) is refused with 431
+        let mut s = tokio::net::TcpStream::connect(gw.addr)
+            .await
+            .expect("connect");
+        let big = "a".repeat(100 * 1024);
+        let head = format!("GET / HTTP/1.1\r\nHost: h\r\nX-Big: {big}\r\n\r\n");
+        let _ = s.write_all(head.as_bytes()).await;
+        let mut buf = vec![0u8; 64];
+        let n = s.read(&mut buf).await.unwrap_or(0);
+        let text = String::from_utf8_lossy(&buf[..n]);
+        assert!(text.starts_with("HTTP/1.1 431"), "{text:?}");
+    })
+    .await
+}
