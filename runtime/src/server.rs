@@ -115,37 +115,69 @@ pub fn serve<G: Gateway>() -> ExitCode {
     }
 }
 
-fn env_parse<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
+/// The env contract of the gateway binary (DESIGN.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct EnvConfig {
+    proxy: SocketAddr,
+    status: SocketAddr,
+    workers: usize,
+    drain: Duration,
+}
+
+impl EnvConfig {
+    /// Reads the contract through `get` (the process environment in [`serve`]).
+    fn read(get: impl Fn(&str) -> Result<Option<String>, String>) -> Result<EnvConfig, String> {
+        fn parse<T: std::str::FromStr>(
+            get: &impl Fn(&str) -> Result<Option<String>, String>,
+            name: &str,
+            default: T,
+        ) -> Result<T, String> {
+            match get(name)? {
+                Some(v) => v
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("{name}={v:?} is not valid")),
+                None => Ok(default),
+            }
+        }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cfg = EnvConfig {
+            proxy: parse(
+                &get,
+                "KILN_PROXY_LISTEN",
+                SocketAddr::from(([0, 0, 0, 0], 8000)),
+            )?,
+            status: parse(
+                &get,
+                "KILN_STATUS_LISTEN",
+                SocketAddr::from(([127, 0, 0, 1], 8100)),
+            )?,
+            workers: parse(&get, "KILN_WORKERS", cores)?,
+            drain: Duration::from_millis(parse(&get, "KILN_DRAIN_TIMEOUT_MS", 30_000u64)?),
+        };
+        if cfg.workers == 0 {
+            return Err("KILN_WORKERS must be at least 1".into());
+        }
+        Ok(cfg)
+    }
+}
+
+fn process_env(name: &str) -> Result<Option<String>, String> {
     match std::env::var(name) {
-        Ok(v) => v
-            .trim()
-            .parse()
-            .map_err(|_| format!("{name}={v:?} is not valid")),
-        Err(std::env::VarError::NotPresent) => Ok(default),
+        Ok(v) => Ok(Some(v)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
         Err(std::env::VarError::NotUnicode(_)) => Err(format!("{name} is not valid UTF-8")),
     }
 }
 
 fn serve_env<G: Gateway>() -> Result<(), String> {
-    let proxy_addr: SocketAddr =
-        env_parse("KILN_PROXY_LISTEN", SocketAddr::from(([0, 0, 0, 0], 8000)))?;
-    let status_addr: SocketAddr = env_parse(
-        "KILN_STATUS_LISTEN",
-        SocketAddr::from(([127, 0, 0, 1], 8100)),
-    )?;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let workers: usize = env_parse("KILN_WORKERS", cores)?;
-    if workers == 0 {
-        return Err("KILN_WORKERS must be at least 1".into());
-    }
-    let drain_ms: u64 = env_parse("KILN_DRAIN_TIMEOUT_MS", 30_000)?;
+    let cfg = EnvConfig::read(process_env)?;
     let opts = ServerOptions {
-        drain_timeout: Duration::from_millis(drain_ms),
+        drain_timeout: cfg.drain,
         ..ServerOptions::default()
     };
-
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
+        .worker_threads(cfg.workers)
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
@@ -154,17 +186,22 @@ fn serve_env<G: Gateway>() -> Result<(), String> {
         G::init().map_err(|e| format!("start-up failed: {e}"))?
     };
     rt.block_on(async move {
+        let (proxy_addr, status_addr) = (cfg.proxy, cfg.status);
         let proxy = TcpListener::bind(proxy_addr)
             .await
             .map_err(|e| format!("cannot listen on {proxy_addr} (KILN_PROXY_LISTEN): {e}"))?;
         let status = TcpListener::bind(status_addr)
             .await
             .map_err(|e| format!("cannot listen on {status_addr} (KILN_STATUS_LISTEN): {e}"))?;
-        let shutdown = shutdown_signal().map_err(|e| format!("cannot install signal handlers: {e}"))?;
+        let shutdown =
+            shutdown_signal().map_err(|e| format!("cannot install signal handlers: {e}"))?;
+        // The bound addresses: the configured ones may have port 0.
+        let proxy_addr = proxy.local_addr().map_or(proxy_addr, |a| a);
+        let status_addr = status.local_addr().map_or(status_addr, |a| a);
         let info = G::INFO;
         eprintln!(
-            "kiln {VERSION}: serving {} (sha256 {}) on http://{proxy_addr}, status on http://{status_addr}, {workers} workers",
-            info.source, info.config_sha256
+            "kiln {VERSION}: serving {} (sha256 {}) on http://{proxy_addr}, status on http://{status_addr}, {} workers",
+            info.source, info.config_sha256, cfg.workers
         );
         run(Arc::new(gw), proxy, status, shutdown, opts)
             .await
@@ -553,5 +590,53 @@ async fn handle<G: Gateway>(
         generated(resp, &cx.request_id, cx.started)
     } else {
         proxied(resp, &cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(vars: &[(&str, &str)]) -> Result<EnvConfig, String> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        EnvConfig::read(move |name| {
+            Ok(vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+        })
+    }
+
+    #[test]
+    fn env_contract_defaults_and_overrides() {
+        let d = env(&[]).expect("defaults");
+        assert_eq!(d.proxy, "0.0.0.0:8000".parse().expect("addr"));
+        assert_eq!(d.status, "127.0.0.1:8100".parse().expect("addr"));
+        assert!(d.workers >= 1);
+        assert_eq!(d.drain, Duration::from_millis(30_000));
+        let c = env(&[
+            ("KILN_PROXY_LISTEN", "127.0.0.1:9000"),
+            ("KILN_STATUS_LISTEN", "[::1]:9100"),
+            ("KILN_WORKERS", "3"),
+            ("KILN_DRAIN_TIMEOUT_MS", "250"),
+        ])
+        .expect("valid");
+        assert_eq!(c.proxy, "127.0.0.1:9000".parse().expect("addr"));
+        assert_eq!(c.status, "[::1]:9100".parse().expect("addr"));
+        assert_eq!((c.workers, c.drain), (3, Duration::from_millis(250)));
+    }
+
+    #[test]
+    fn env_contract_rejects_bad_values() {
+        for (k, v) in [
+            ("KILN_PROXY_LISTEN", "8000"),
+            ("KILN_STATUS_LISTEN", "localhost:8100"),
+            ("KILN_WORKERS", "0"),
+            ("KILN_WORKERS", "-1"),
+            ("KILN_DRAIN_TIMEOUT_MS", "30s"),
+        ] {
+            let err = env(&[(k, v)]).expect_err("invalid value");
+            assert!(err.contains("KILN_"), "{err}");
+        }
     }
 }
