@@ -739,3 +739,43 @@ async fn slow_and_oversized_request_heads() {
     })
     .await
 }
+
+#[tokio::test]
+async fn connect_timeout_is_504() {
+    within(async {
+        // A listener whose accept queue is full: the kernel drops further SYNs, so a connect
+        // neither succeeds nor fails until the SYN retransmits (≥ 1 s).
+        let sock = tokio::net::TcpSocket::new_v4().expect("socket");
+        sock.bind("127.0.0.1:0".parse().expect("addr"))
+            .expect("bind");
+        let full = sock.listen(0).expect("listen");
+        let addr = full.local_addr().expect("addr");
+        let mut fillers = Vec::new();
+        for _ in 0..3 {
+            let short = std::time::Duration::from_millis(300);
+            if let Ok(Ok(s)) =
+                tokio::time::timeout(short, tokio::net::TcpStream::connect(addr)).await
+            {
+                fillers.push(s);
+            }
+        }
+        assert!(
+            !fillers.is_empty(),
+            "the queue holds at least one connection"
+        );
+        let mut spec = service_spec(None, vec![(addr.port(), 100)]);
+        spec.connect_timeout_ms = 200;
+        spec.read_timeout_ms = 30_000;
+        let gw = TestGateway::new(vec![rule(None, None, Some(0))], vec![spec]);
+        let gw = start(gw, ServerOptions::default()).await;
+        let got = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            get(gw.addr, "h", "/", &[]),
+        )
+        .await
+        .expect("504 from the connect timeout, not a later one");
+        assert_eq!(got.status, 504, "{}", got.text());
+        drop(full);
+    })
+    .await
+}
