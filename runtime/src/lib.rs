@@ -16,7 +16,7 @@
 //! upstream path rules), [`phf`] (the perfect hash used for exact hosts), [`plugin`] (the phase
 //! trait) and [`plugins`] (bundled plugins), [`ctx`] (per-request state), [`proxy`] /
 //! [`pool`] (upstream side), [`server`] / [`status`] (listeners), [`response`] (Kong's own
-//! answers).
+//! answers), [`request_id`] (`X-Kong-Request-Id` values).
 
 pub mod ctx;
 pub mod gateway;
@@ -60,7 +60,7 @@ pub mod __private {
     pub use crate::phf::PhfMap;
     pub use crate::plugin::Plugin;
     pub use crate::plugins;
-    pub use crate::proxy::Upstream;
+    pub use crate::proxy::{no_service, proxy, Upstream};
     pub use crate::router::{
         HeaderMatch, HeaderValueMatch, HostMatch, PathMatch, Router, RouterTables, SubRoute,
     };

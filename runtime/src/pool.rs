@@ -2,7 +2,7 @@
 //! `client::conn::http1`.
 //!
 //! A connection goes back to the pool only once its response body has been read to the end
-//! ([`PooledBody`]); a response dropped half-read takes its connection with it (HTTP/1 has no
+//! (`PooledBody`); a response dropped half-read takes its connection with it (HTTP/1 has no
 //! other way to abandon a response). Idle connections are kept newest-first, at most
 //! [`PoolOptions::max_idle`] of them, each for at most [`PoolOptions::idle_timeout`]; closed
 //! or expired ones are dropped when the pool is next used. An idle connection also closes

@@ -317,6 +317,8 @@ fn upstream_headers(
     if te_trailers {
         headers.insert(header::TE, HeaderValue::from_static("trailers"));
     }
+    // What Kong's nginx sends (`upstream_connection`); the upstream connection is pooled.
+    headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
 
     // Host: the client's (HTTP/2: `:authority`) when preserving, else the target's.
     let preserved = cx.route.preserve_host.then(|| {

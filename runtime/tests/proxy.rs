@@ -201,6 +201,10 @@ async fn hop_by_hop_headers_are_removed() {
             );
         }
         assert_eq!(got.upstream_one("te").as_deref(), Some("trailers"));
+        assert_eq!(
+            got.upstream_one("connection").as_deref(),
+            Some("keep-alive")
+        );
         assert_eq!(got.upstream_one("x-kept").as_deref(), Some("yes"));
         let got = get(gw.addr, "h", "/", &[("te", "gzip")]).await;
         assert!(got.upstream_header("te").is_empty());
