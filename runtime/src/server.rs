@@ -486,9 +486,10 @@ async fn handle<G: Gateway>(
     let started = Instant::now();
     let request_id = request_id::new();
     let (parts, body) = req.into_parts();
-    let bad = |msg: &str| {
+    // Requests nginx refuses before Kong runs: Kong's error_page handler formats them.
+    let bad = || {
         generated(
-            response::error(400, Some(msg), &request_id, &parts.headers),
+            response::upstream_error(400, &request_id, &parts.headers),
             &request_id,
             started,
         )
@@ -496,7 +497,7 @@ async fn handle<G: Gateway>(
 
     let header_host = match parts.headers.get(header::HOST).map(|v| v.to_str()) {
         Some(Ok(h)) => Some(h),
-        Some(Err(_)) => return bad("Bad request"),
+        Some(Err(_)) => return bad(),
         None => None,
     };
     let authority = parts.uri.authority().map(|a| a.as_str());
@@ -507,12 +508,12 @@ async fn handle<G: Gateway>(
     };
     let raw_host = match raw_host {
         Some(h) => h,
-        None if parts.version == Version::HTTP_11 => return bad("Bad request"),
+        None if parts.version == Version::HTTP_11 => return bad(),
         None => "",
     };
     let (host, port) = path::split_host(raw_host);
     let Ok(normalized) = path::normalize(parts.uri.path()) else {
-        return bad("Bad request");
+        return bad();
     };
 
     let route_req = RouteRequest {

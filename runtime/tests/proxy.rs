@@ -293,10 +293,25 @@ async fn gateway_generated_errors() {
         assert_eq!(got.header("location"), Some("https://redir/a/../b?c=%20"));
         assert!(got.body.is_empty());
 
+        // HTTP/1.1 without Host
+        {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut s = tokio::net::TcpStream::connect(gw.addr).await.expect("connect");
+            s.write_all(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n").await.expect("write");
+            let mut buf = Vec::new();
+            let _ = s.read_to_end(&mut buf).await;
+            let text = String::from_utf8_lossy(&buf);
+            assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+            assert!(text.contains("Bad request\nrequest_id: "), "{text}");
+        }
+
         for bad in ["/%zz", "/../etc", "/a%00"] {
             let got = get(gw.addr, "nowhere", bad, &[]).await;
             assert_eq!(got.status, 400, "{bad}");
             assert_generated(&got);
+            // formatted by the error_page handler: text/plain without Accept/Content-Type
+            let id = got.header("x-kong-request-id").unwrap_or_default().to_owned();
+            assert_eq!(got.text(), format!("Bad request\nrequest_id: {id}\n"));
         }
     })
     .await
