@@ -16,7 +16,10 @@
 //! every connect attempt failed → 502, the last one timed out → 504; no response head or
 //! no body progress within `read_timeout`, or a write blocked for `write_timeout` → 504;
 //! an invalid response → 502. `retries` are extra connect attempts, each on the next target;
-//! nothing was sent on a failed connect, so they are safe for any method.
+//! nothing was sent on a failed connect, so they are safe for any method. A kept-alive
+//! connection that the upstream closes as a request goes out is retried once on a new
+//! connection when the request is idempotent and has no body (nginx does the same); otherwise
+//! that is a 502.
 
 use std::{
     error::Error as StdError,
@@ -418,6 +421,7 @@ pub async fn proxy(up: &Upstream, cx: &mut Ctx, req: Request) -> Response {
     let mut idx = up.pick();
     let mut req = Some((parts, body));
     let mut last = Failure::Invalid;
+    let mut replayed = false;
     for attempt in 0..attempts {
         if attempt > 0 {
             idx = up.next_after(idx);
@@ -434,12 +438,25 @@ pub async fn proxy(up: &Upstream, cx: &mut Ctx, req: Request) -> Response {
 
         // Idle connections first; a request they could not take comes back unsent.
         while let Some(mut tx) = up.checkout(target).await {
+            let copy = if replayed {
+                None
+            } else {
+                replay_copy(&pending)
+            };
             let sent = Instant::now();
             match tx.try_send_request(pending).await {
                 Ok(resp) => return finish(cx, target, tx, resp, sent),
-                Err(mut e) => match e.take_message() {
-                    Some(back) => pending = back,
-                    None => return fail(cx, Failure::of(e.error()).status()),
+                Err(mut e) => match (e.take_message(), copy) {
+                    (Some(back), _) => pending = back,
+                    // The upstream closed a kept-alive connection as the request went out
+                    // (e.g. its own idle timeout): replay a body-less idempotent request once,
+                    // on a new connection, as nginx does.
+                    (None, Some(copy)) if Failure::of(e.error()) != Failure::Timeout => {
+                        replayed = true;
+                        pending = copy;
+                        break;
+                    }
+                    (None, _) => return fail(cx, Failure::of(e.error()).status()),
                 },
             }
         }
@@ -465,6 +482,19 @@ pub async fn proxy(up: &Upstream, cx: &mut Ctx, req: Request) -> Response {
         }
     }
     fail(cx, last.status())
+}
+
+/// A copy of a request that may be sent again: idempotent method, no body.
+fn replay_copy(req: &http::Request<Body>) -> Option<http::Request<Body>> {
+    if !req.method().is_idempotent() || !http_body::Body::is_end_stream(req.body()) {
+        return None;
+    }
+    let mut copy = http::Request::new(response::empty());
+    *copy.method_mut() = req.method().clone();
+    *copy.uri_mut() = req.uri().clone();
+    *copy.version_mut() = req.version();
+    *copy.headers_mut() = req.headers().clone();
+    Some(copy)
 }
 
 fn finish(

@@ -798,3 +798,78 @@ async fn connect_timeout_is_504() {
     })
     .await
 }
+
+/// An upstream that answers the first request of each connection and drops the connection,
+/// unanswered, on the second: a keep-alive connection closed just as it is reused.
+async fn one_shot_upstream() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let conns = std::sync::Arc::new(AtomicUsize::new(0));
+    let count = conns.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            let served = std::sync::Arc::new(AtomicUsize::new(0));
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(
+                    move |_req: http::Request<hyper::body::Incoming>| {
+                        let first = served.fetch_add(1, Ordering::SeqCst) == 0;
+                        async move {
+                            if first {
+                                Ok(http::Response::new(http_body_util::Full::new(
+                                    bytes::Bytes::from_static(b"ok"),
+                                )))
+                            } else {
+                                Err("drop the connection")
+                            }
+                        }
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    (addr, conns)
+}
+
+#[tokio::test]
+async fn reused_connection_closed_by_upstream() {
+    within(async {
+        let (addr, conns) = one_shot_upstream().await;
+        let gw = TestGateway::new(
+            vec![rule(None, None, Some(0))],
+            vec![service_spec(None, vec![(addr.port(), 100)])],
+        );
+        let gw = start(gw, ServerOptions::default()).await;
+        let mut tx = h1(gw.addr).await;
+        assert_eq!(send(&mut tx, "h", "/", &[]).await.status, 200);
+        // pooled connection dropped by the upstream: the GET is replayed on a new connection
+        let got = send(&mut tx, "h", "/", &[]).await;
+        assert_eq!((got.status.as_u16(), got.text().as_str()), (200, "ok"));
+        assert_eq!(conns.load(std::sync::atomic::Ordering::SeqCst), 2);
+        // a POST with a body is never replayed
+        use http_body_util::BodyExt;
+        let req = http::Request::builder()
+            .method("POST")
+            .uri("/")
+            .header("host", "h")
+            .body(
+                http_body_util::Full::new(bytes::Bytes::from_static(b"data"))
+                    .map_err(|never| match never {})
+                    .boxed(),
+            )
+            .expect("request");
+        let got = read(tx.send_request(req).await.expect("response")).await;
+        assert_eq!(got.status, 502);
+        assert_eq!(conns.load(std::sync::atomic::Ordering::SeqCst), 2);
+    })
+    .await
+}
