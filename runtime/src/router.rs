@@ -12,20 +12,11 @@ use crate::phf::PhfMap;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HostMatch {
     /// `a.b` (or `a.b:8080`).
-    Exact {
-        host: &'static str,
-        port: Option<u16>,
-    },
+    Exact { host: &'static str, port: Option<u16> },
     /// `*.b.c`: host ends with `suffix` (which is `.b.c`).
-    Suffix {
-        suffix: &'static str,
-        port: Option<u16>,
-    },
+    Suffix { suffix: &'static str, port: Option<u16> },
     /// `a.*`: host starts with `prefix` (which is `a.`).
-    Prefix {
-        prefix: &'static str,
-        port: Option<u16>,
-    },
+    Prefix { prefix: &'static str, port: Option<u16> },
 }
 
 /// One value of a header condition.
