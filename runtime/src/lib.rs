@@ -54,9 +54,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 #[doc(hidden)]
 pub mod __private {
     pub use crate::ctx::Ctx;
-    pub use crate::gateway::{
-        BuildInfo, Gateway, RouteSpec, ServiceSpec, StartupError, TargetSpec,
-    };
+    pub use crate::gateway::{BuildInfo, Gateway, RouteSpec, ServiceSpec, StartupError, TargetSpec};
     pub use crate::phf::PhfMap;
     pub use crate::plugin::Plugin;
     pub use crate::plugins;
