@@ -30,6 +30,7 @@ use std::{
     future::Future,
     io,
     net::SocketAddr,
+    panic::AssertUnwindSafe,
     pin::Pin,
     process::ExitCode,
     sync::{
@@ -586,7 +587,24 @@ async fn handle<G: Gateway>(
 
     let body: Body = body.map_err(|e| -> BoxError { Box::new(e) }).boxed();
     let req = Request::from_parts(parts, body);
-    let resp = sh.gw.handle(route_idx, &mut cx, req).await;
+    let resp = {
+        let fut = sh.gw.handle(route_idx, &mut cx, req);
+        tokio::pin!(fut);
+        // A panicking plugin answers this request with Kong's 500 instead of taking the
+        // connection (and every HTTP/2 stream on it) down. The panic hook still reports it.
+        std::future::poll_fn(|task| {
+            match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(task))) {
+                Ok(Poll::Ready(resp)) => Poll::Ready(Some(resp)),
+                Ok(Poll::Pending) => Poll::Pending,
+                Err(_) => Poll::Ready(None),
+            }
+        })
+        .await
+    };
+    let Some(resp) = resp else {
+        let resp = response::exit_json(500, "An unexpected error occurred");
+        return generated(resp, &cx.request_id, cx.started);
+    };
     if cx.kong_generated {
         generated(resp, &cx.request_id, cx.started)
     } else {

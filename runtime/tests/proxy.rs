@@ -873,3 +873,40 @@ async fn reused_connection_closed_by_upstream() {
     })
     .await
 }
+
+#[tokio::test]
+async fn a_panicking_chain_answers_500_and_the_connection_lives_on() {
+    within(async {
+        let up = echo().await;
+        let mut boom = rule(Some("boom"), None, Some(0));
+        boom.route.name = Some("panic");
+        let gw = TestGateway::new(
+            vec![boom, rule(None, None, Some(0))],
+            vec![service_spec(None, vec![(up.addr.port(), 100)])],
+        );
+        let gw = start(gw, ServerOptions::default()).await;
+        for mut tx in [None, Some(h2(gw.addr).await)] {
+            let mut h1tx = h1(gw.addr).await;
+            for host in ["boom", "fine", "boom", "fine"] {
+                let got = match tx.as_mut() {
+                    Some(tx) => {
+                        let req = http::Request::builder()
+                            .uri(format!("http://{host}/"))
+                            .body(empty())
+                            .expect("request");
+                        read(tx.send_request(req).await.expect("response")).await
+                    }
+                    None => send(&mut h1tx, host, "/", &[]).await,
+                };
+                if host == "boom" {
+                    assert_eq!(got.status, 500);
+                    assert_eq!(got.text(), r#"{"message":"An unexpected error occurred"}"#);
+                    assert_generated(&got);
+                } else {
+                    assert_eq!(got.status, 200);
+                }
+            }
+        }
+    })
+    .await
+}

@@ -161,6 +161,10 @@ impl Gateway for TestGateway {
     }
 
     async fn handle(&self, route: u32, cx: &mut Ctx, req: Request) -> Response {
+        if self.routes.get(route as usize).and_then(|r| r.name) == Some("panic") {
+            tokio::task::yield_now().await;
+            panic!("a plugin bug");
+        }
         let service = self.routes.get(route as usize).and_then(|r| r.service);
         match service {
             Some(s) => proxy(&self.upstreams[s as usize], cx, req).await,
