@@ -39,6 +39,42 @@ pub struct Ctx {
     pub correlation_id: Option<String>,
     /// Upstream latency once the upstream answered (ms), for `X-Kong-Upstream-Latency`.
     pub upstream_latency_ms: Option<u64>,
-    /// True when the response was produced by the gateway, not the upstream.
+    /// True when the response was produced by the gateway, not the upstream. Starts `true`;
+    /// the proxy clears it when an upstream response is passed on.
     pub kong_generated: bool,
+    /// Host part of the request's `Host` (HTTP/2: `:authority`), split as Kong does, not
+    /// lower-cased (`X-Forwarded-Host` lower-cases it, redirects use it).
+    pub host: String,
+    /// The request target as received (nginx `$request_uri`): the raw path for
+    /// `X-Forwarded-Path` and redirects, whatever plugins later do to the request.
+    pub request_uri: http::Uri,
+    /// Downstream HTTP version (`Via`).
+    pub http_version: http::Version,
+    /// Time from receiving the request head to the start of proxying (ms), for
+    /// `X-Kong-Proxy-Latency`; set by the proxy.
+    pub proxy_latency_ms: Option<u64>,
+}
+
+impl Ctx {
+    /// A context for a request that matched `route`. The server builds one per request;
+    /// tests of plugins may build one directly and adjust the public fields.
+    pub fn new(route: &'static RouteSpec, matched: MatchInfo, client_addr: SocketAddr) -> Ctx {
+        Ctx {
+            request_id: crate::request_id::new(),
+            client_addr,
+            listener_port: 8000,
+            scheme: "http",
+            normalized_path: String::from("/"),
+            route,
+            matched,
+            started: Instant::now(),
+            correlation_id: None,
+            upstream_latency_ms: None,
+            kong_generated: true,
+            host: String::new(),
+            request_uri: http::Uri::from_static("/"),
+            http_version: http::Version::HTTP_11,
+            proxy_latency_ms: None,
+        }
+    }
 }

@@ -16,7 +16,7 @@
 //! upstream path rules), [`phf`] (the perfect hash used for exact hosts), [`plugin`] (the phase
 //! trait) and [`plugins`] (bundled plugins), [`ctx`] (per-request state), [`proxy`] /
 //! [`pool`] (upstream side), [`server`] / [`status`] (listeners), [`response`] (Kong's own
-//! answers).
+//! answers), [`request_id`] (`X-Kong-Request-Id` values).
 
 pub mod ctx;
 pub mod gateway;
@@ -26,15 +26,17 @@ pub mod plugin;
 pub mod plugins;
 pub mod pool;
 pub mod proxy;
+pub mod request_id;
 pub mod response;
 pub mod router;
 pub mod server;
 pub mod status;
+mod timed_io;
 
 pub use ctx::Ctx;
 pub use gateway::{BuildInfo, Gateway, RouteSpec, ServiceSpec, StartupError, TargetSpec};
 pub use plugin::Plugin;
-pub use server::serve;
+pub use server::{run, serve, ServerOptions};
 
 /// The body type used on both sides of the proxy.
 pub type Body = http_body_util::combinators::BoxBody<bytes::Bytes, BoxError>;
@@ -56,7 +58,7 @@ pub mod __private {
     pub use crate::phf::PhfMap;
     pub use crate::plugin::Plugin;
     pub use crate::plugins;
-    pub use crate::proxy::Upstream;
+    pub use crate::proxy::{no_service, proxy, Upstream};
     pub use crate::router::{
         HeaderMatch, HeaderValueMatch, HostMatch, PathMatch, Router, RouterTables, SubRoute,
     };

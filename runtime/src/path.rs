@@ -1,13 +1,298 @@
 //! Kong's path rules: request path normalisation (kong-compat.md §2.1), the upstream path
-//! (§2.4, v0), the upstream Host (§2.5) and splitting the `Host` header.
+//! (§2.4, v0), the upstream `Host` (§2.5) and splitting the `Host` header (§2.1).
+//!
+//! All functions are pure; the tables in `path/tests.rs` are Kong's own examples.
+//!
+//! ```
+//! use kiln_runtime::path::{normalize, upstream_path};
+//! let req = normalize("/h%65llo/anything/a/../b").unwrap();
+//! assert_eq!(req, "/hello/anything/b");
+//! // service path `/srv`, route `/hello` with strip_path, query kept verbatim:
+//! assert_eq!(upstream_path(Some("/srv"), &req, Some(6), Some("a=%20")), "/srv/anything/b?a=%20");
+//! ```
 
-/// Normalises a request path (query already removed). `Err` for input Kong refuses (400).
-pub fn normalize(raw: &str) -> Result<String, PathError> {
-    let _ = raw;
-    unimplemented!("path")
-}
+use std::fmt::Write as _;
 
-/// Why a path was refused.
+/// Why a path was refused (the server answers 400, as nginx does before Kong runs).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct PathError(pub &'static str);
+
+/// Bytes that stay percent-encoded when decoding (Kong's `RESERVED_CHARS`).
+fn is_reserved(b: u8) -> bool {
+    b"!*'();:@&=+$,/?%#[]".contains(&b)
+}
+
+/// Bytes sent upstream as they are; everything else is `%XX`-encoded (Kong's
+/// `ESCAPE_PATTERN`, which is case-insensitive and so also lets `a-z` through).
+fn is_upstream_safe(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$&'()*+,/:;=?@[]-_.~%".contains(&b)
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+fn push_pct(out: &mut String, b: u8) {
+    // Writing to a String cannot fail.
+    let _ = write!(out, "%{b:02X}");
+}
+
+/// Normalises a request path (query already removed), as Kong's router sees it:
+///
+/// 1. `%XX` triplets are decoded, except bytes of the reserved set ``!*'();:@&=+$,/?%#[]``,
+///    which stay encoded with upper-case hex (`%2f` → `%2F`);
+/// 2. dot segments are removed (`%2E` counts as `.` after step 1);
+/// 3. repeated slashes are merged.
+///
+/// Refused (400), as nginx refuses them before Kong runs: a path not starting with `/`, a `%`
+/// not followed by two hex digits, an encoded NUL, and `..` segments that climb above the root.
+///
+/// Decoded bytes that do not form UTF-8 stay encoded (`%FF`): they cannot appear in a route
+/// path (the config file is UTF-8), and [`upstream_path`] would re-encode them to the same
+/// text, so routing and the upstream request are unchanged.
+pub fn normalize(raw: &str) -> Result<String, PathError> {
+    let bytes = raw.as_bytes();
+    if bytes.first() != Some(&b'/') {
+        return Err(PathError("request path is not absolute"));
+    }
+    if raw == "/" {
+        return Ok(String::from("/"));
+    }
+    let decoded = if raw.contains('%') {
+        percent_decode(bytes)?
+    } else {
+        raw.to_owned()
+    };
+    remove_dot_segments(&decoded)
+}
+
+/// Step 1 of [`normalize`].
+fn percent_decode(bytes: &[u8]) -> Result<String, PathError> {
+    let mut out: Vec<u8> = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b != b'%' {
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        let (Some(hi), Some(lo)) = (
+            bytes.get(i + 1).copied().and_then(hex_val),
+            bytes.get(i + 2).copied().and_then(hex_val),
+        ) else {
+            return Err(PathError("invalid percent-encoding in request path"));
+        };
+        let v = hi << 4 | lo;
+        if v == 0 {
+            return Err(PathError("encoded NUL in request path"));
+        }
+        if is_reserved(v) {
+            out.push(b'%');
+            out.extend_from_slice(format!("{v:02X}").as_bytes());
+        } else {
+            out.push(v);
+        }
+        i += 3;
+    }
+    Ok(match String::from_utf8(out) {
+        Ok(s) => s,
+        Err(e) => {
+            let bytes = e.into_bytes();
+            let mut s = String::with_capacity(bytes.len() + 8);
+            for chunk in bytes.utf8_chunks() {
+                s.push_str(chunk.valid());
+                for &b in chunk.invalid() {
+                    push_pct(&mut s, b);
+                }
+            }
+            s
+        }
+    })
+}
+
+/// Steps 2 and 3 of [`normalize`]: Kong's `remove_dot_segments` loop with slash merging.
+fn remove_dot_segments(path: &str) -> Result<String, PathError> {
+    if !path.contains('.') && !path.contains("//") {
+        return Ok(path.to_owned());
+    }
+    let mut out: Vec<&str> = Vec::new();
+    let mut rest = path;
+    while !rest.is_empty() {
+        if rest == "/." {
+            rest = "/";
+        } else if rest == "/.." {
+            if out.pop().is_none() {
+                return Err(PathError("request path climbs above the root"));
+            }
+            rest = "/";
+        } else if rest == "." || rest == ".." {
+            rest = "";
+        } else if let Some(r) = rest.strip_prefix("../") {
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix("./") {
+            rest = r;
+        } else if rest.starts_with("/./") {
+            rest = &rest[2..];
+        } else if rest.starts_with("/../") {
+            if out.pop().is_none() {
+                return Err(PathError("request path climbs above the root"));
+            }
+            rest = &rest[3..];
+        } else if rest.starts_with("//") {
+            rest = &rest[1..];
+        } else {
+            // One segment: up to (not including) the next `/` after the first byte.
+            let end = rest[1..].find('/').map_or(rest.len(), |i| i + 1);
+            out.push(&rest[..end]);
+            rest = &rest[end..];
+        }
+    }
+    Ok(out.concat())
+}
+
+/// The path sent upstream (kong-compat.md §2.4, the v0 algorithm), with the raw query.
+///
+/// * `service_path`: the service's `path` (`None` is `/`);
+/// * `normalized`: the request path after [`normalize`];
+/// * `stripped_prefix_len`: `Some(len)` when the route has `strip_path` and matched on a path
+///   (`len` bytes of `normalized`: the literal prefix or the regex's whole match), else `None`;
+/// * `raw_query`: the request's query as received (`Some("")` for a bare trailing `?`, which
+///   is preserved).
+pub fn upstream_path(
+    service_path: Option<&str>,
+    normalized: &str,
+    stripped_prefix_len: Option<usize>,
+    raw_query: Option<&str>,
+) -> String {
+    let base = service_path.unwrap_or("/");
+    let req = normalized;
+    let mut path = String::with_capacity(base.len() + req.len() + 1);
+    match stripped_prefix_len {
+        Some(len) => {
+            let post = sanitize_post(req.get(len..).unwrap_or(""));
+            if let Some(base_dir) = base.strip_suffix('/') {
+                if post.is_empty() {
+                    if base == "/" {
+                        path.push('/');
+                    } else if req.ends_with('/') {
+                        path.push_str(base);
+                    } else {
+                        path.push_str(base_dir);
+                    }
+                } else if post.starts_with('/') {
+                    path.push_str(base_dir);
+                    path.push_str(post);
+                } else {
+                    path.push_str(base);
+                    path.push_str(post);
+                }
+            } else if post.is_empty() {
+                path.push_str(base);
+                if req.len() > 1 && req.ends_with('/') {
+                    path.push('/');
+                }
+            } else if post.starts_with('/') {
+                path.push_str(base);
+                path.push_str(post);
+            } else {
+                path.push_str(base);
+                path.push('/');
+                path.push_str(post);
+            }
+        }
+        None => {
+            if base.ends_with('/') {
+                path.push_str(base);
+                path.push_str(req.strip_prefix('/').unwrap_or(req));
+            } else {
+                path.push_str(base);
+                if req != "/" {
+                    path.push_str(req);
+                }
+            }
+        }
+    }
+    let mut out = escape(&path);
+    if let Some(q) = raw_query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+/// `post` sanitising of §2.4: `.`/`..` become empty, a leading `./` or `../` goes once.
+fn sanitize_post(post: &str) -> &str {
+    if post == "." || post == ".." {
+        ""
+    } else if let Some(p) = post.strip_prefix("./") {
+        p
+    } else if let Some(p) = post.strip_prefix("../") {
+        p
+    } else {
+        post
+    }
+}
+
+/// Kong's `escape`: every byte outside the upstream-safe set becomes `%XX` (upper case).
+pub fn escape(path: &str) -> String {
+    if path.bytes().all(is_upstream_safe) {
+        return path.to_owned();
+    }
+    let mut out = String::with_capacity(path.len() + 16);
+    for (i, b) in path.bytes().enumerate() {
+        if is_upstream_safe(b) {
+            // `b` is ASCII, hence a whole char.
+            out.push_str(&path[i..i + 1]);
+        } else {
+            push_pct(&mut out, b);
+        }
+    }
+    out
+}
+
+/// Splits a `Host` value as Kong does: at the **first** `:`; when the rest is not a port
+/// number the whole value is the host (so `[::1]:80` has no port). No lower-casing.
+pub fn split_host(host: &str) -> (&str, Option<u16>) {
+    match host.split_once(':') {
+        Some((h, p)) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
+            match p.parse::<u16>() {
+                Ok(port) => (h, Some(port)),
+                Err(_) => (host, None),
+            }
+        }
+        _ => (host, None),
+    }
+}
+
+/// The upstream `Host` when the route does not preserve the client's (kong-compat.md §2.5):
+/// the target host, plus `:port` unless the port is the scheme's default (80 for http/grpc,
+/// 443 for https/grpcs). IPv6 literals are bracketed.
+pub fn upstream_host_header(host: &str, port: u16, scheme: &str) -> String {
+    let default = matches!(
+        (scheme, port),
+        ("http" | "grpc", 80) | ("https" | "grpcs", 443)
+    );
+    let bracket = host.contains(':') && !host.starts_with('[');
+    let mut out = String::with_capacity(host.len() + 8);
+    if bracket {
+        out.push('[');
+        out.push_str(host);
+        out.push(']');
+    } else {
+        out.push_str(host);
+    }
+    if !default {
+        let _ = write!(out, ":{port}");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,4 +1,514 @@
-//! (to be written)
+//! The upstream side: a service's targets, their connection pools, and [`proxy`], which sends
+//! the request upstream and streams the answer back (kong-compat.md §2.4–2.6).
+//!
+//! Generated code builds one [`Upstream`] per service at start-up and calls [`proxy`] at the
+//! end of a route's access phase (or [`no_service`] for a route without a service):
+//!
+//! ```no_run
+//! # use kiln_runtime::{proxy::{proxy, Upstream}, Ctx, Request, Response, ServiceSpec};
+//! # async fn demo(spec: &'static ServiceSpec, cx: &mut Ctx, req: Request) -> Response {
+//! let up = Upstream::new(spec).expect("valid service"); // once, in Gateway::init
+//! proxy(&up, cx, req).await
+//! # }
+//! ```
+//!
+//! Errors, as Kong/nginx answer them (format: [`crate::response::upstream_error`]):
+//! every connect attempt failed → 502, the last one timed out → 504; no response head or
+//! no body progress within `read_timeout`, or a write blocked for `write_timeout` → 504;
+//! an invalid response → 502. `retries` are extra connect attempts, each on the next target;
+//! nothing was sent on a failed connect, so they are safe for any method. A kept-alive
+//! connection that the upstream closes as a request goes out is retried once on a new
+//! connection when the request is idempotent and has no body (nginx does the same); otherwise
+//! that is a 502.
 
-/// An upstream (service) with its connection pool.
-pub struct Upstream;
+use std::{
+    error::Error as StdError,
+    io,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use http::{
+    header::{self, HeaderName},
+    uri::PathAndQuery,
+    HeaderMap, HeaderValue, Uri, Version,
+};
+use http_body_util::BodyExt;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use crate::{
+    ctx::Ctx,
+    gateway::{ServiceSpec, StartupError, TargetSpec},
+    path,
+    pool::{Pool, PoolOptions, PooledBody},
+    response,
+    timed_io::TimedIo,
+    Body, Request, Response, VERSION,
+};
+
+/// One target of a service, with its pool.
+struct Target {
+    spec: &'static TargetSpec,
+    /// `Host` sent upstream when the route does not preserve the client's.
+    host_header: HeaderValue,
+    pool: Arc<Pool>,
+}
+
+/// A service as the proxy uses it: targets, pools and timeouts. Built once at start-up.
+pub struct Upstream {
+    spec: &'static ServiceSpec,
+    targets: Vec<Target>,
+    /// Smooth weighted round-robin state (nginx's algorithm): current weight per target.
+    wrr: Mutex<Vec<i64>>,
+    connect_timeout: Duration,
+    read_timeout: Duration,
+    write_timeout: Duration,
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream")
+            .field("service", &self.spec.id)
+            .finish_non_exhaustive()
+    }
+}
+
+fn timeout_ms(ms: u64) -> Duration {
+    Duration::from_millis(ms.max(1))
+}
+
+impl Upstream {
+    /// Builds the upstream of `spec` with default pool limits.
+    pub fn new(spec: &'static ServiceSpec) -> Result<Upstream, StartupError> {
+        Upstream::with_pool(spec, PoolOptions::default())
+    }
+
+    /// Builds the upstream of `spec` with the given pool limits.
+    pub fn with_pool(
+        spec: &'static ServiceSpec,
+        pool: PoolOptions,
+    ) -> Result<Upstream, StartupError> {
+        let name = spec.name.unwrap_or(spec.id);
+        if spec.protocol != "http" {
+            return Err(StartupError(format!(
+                "service {name}: protocol {:?} is not supported yet (only http)",
+                spec.protocol
+            )));
+        }
+        if !spec.targets.iter().any(|t| t.weight > 0) {
+            return Err(StartupError(format!(
+                "service {name}: no target with a weight above 0"
+            )));
+        }
+        let mut targets = Vec::with_capacity(spec.targets.len());
+        for t in spec.targets {
+            let host = spec.host_header.unwrap_or(t.host);
+            let text = path::upstream_host_header(host, t.port, spec.protocol);
+            let host_header = HeaderValue::from_str(&text).map_err(|_| {
+                StartupError(format!(
+                    "service {name}: {text:?} is not a valid Host header"
+                ))
+            })?;
+            targets.push(Target {
+                spec: t,
+                host_header,
+                pool: Arc::new(Pool::new(pool)),
+            });
+        }
+        Ok(Upstream {
+            spec,
+            wrr: Mutex::new(vec![0; targets.len()]),
+            targets,
+            connect_timeout: timeout_ms(spec.connect_timeout_ms),
+            read_timeout: timeout_ms(spec.read_timeout_ms),
+            write_timeout: timeout_ms(spec.write_timeout_ms),
+        })
+    }
+
+    /// The service this upstream serves.
+    pub fn spec(&self) -> &'static ServiceSpec {
+        self.spec
+    }
+
+    /// Next target by smooth weighted round-robin.
+    fn pick(&self) -> usize {
+        let mut current = self.wrr.lock().unwrap_or_else(|p| p.into_inner());
+        let mut total = 0i64;
+        let mut best = 0usize;
+        let mut best_weight = i64::MIN;
+        for (i, t) in self.targets.iter().enumerate() {
+            let w = i64::from(t.spec.weight);
+            if w == 0 {
+                continue;
+            }
+            current[i] += w;
+            total += w;
+            if current[i] > best_weight {
+                best_weight = current[i];
+                best = i;
+            }
+        }
+        current[best] -= total;
+        best
+    }
+
+    /// The target after `i` that has a weight (retries move on).
+    fn next_after(&self, i: usize) -> usize {
+        let n = self.targets.len();
+        (1..=n)
+            .map(|k| (i + k) % n)
+            .find(|&j| self.targets[j].spec.weight > 0)
+            .unwrap_or(i)
+    }
+
+    async fn connect(&self, t: &Target) -> Result<SendRequest<Body>, Failure> {
+        let addr = (t.spec.host, t.spec.port);
+        let stream =
+            match tokio::time::timeout(self.connect_timeout, TcpStream::connect(addr)).await {
+                Err(_) => return Err(Failure::Timeout),
+                Ok(Err(_)) => return Err(Failure::Invalid),
+                Ok(Ok(s)) => s,
+            };
+        let _ = stream.set_nodelay(true);
+        let io = TokioIo::new(TimedIo::new(stream, self.read_timeout, self.write_timeout));
+        let (tx, conn) = http1::Builder::new()
+            .handshake(io)
+            .await
+            .map_err(|_| Failure::Invalid)?;
+        tokio::spawn(async move {
+            // Errors here surface on the request that was in flight.
+            let _ = conn.await;
+        });
+        Ok(tx)
+    }
+
+    /// An idle connection of `t` ready for a request.
+    async fn checkout(&self, t: &Target) -> Option<SendRequest<Body>> {
+        while let Some(mut tx) = t.pool.take() {
+            if let Ok(Ok(())) = tokio::time::timeout(self.connect_timeout, tx.ready()).await {
+                return Some(tx);
+            }
+        }
+        None
+    }
+}
+
+/// Why no upstream response could be passed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    /// 504 `The upstream server is timing out`.
+    Timeout,
+    /// 502 `An invalid response was received from the upstream server`.
+    Invalid,
+}
+
+impl Failure {
+    fn status(self) -> u16 {
+        match self {
+            Failure::Timeout => 504,
+            Failure::Invalid => 502,
+        }
+    }
+
+    fn of(err: &hyper::Error) -> Failure {
+        if err.is_timeout() || caused_by_timeout(err) {
+            Failure::Timeout
+        } else {
+            Failure::Invalid
+        }
+    }
+}
+
+fn caused_by_timeout(err: &(dyn StdError + 'static)) -> bool {
+    let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if e.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        cur = e.source();
+    }
+    false
+}
+
+/// Kong's answer for a route without a service: 503 `no Service found with those values`.
+pub fn no_service(cx: &Ctx, req_headers: &HeaderMap) -> Response {
+    response::error(
+        503,
+        Some("no Service found with those values"),
+        &cx.request_id,
+        req_headers,
+    )
+}
+
+fn version_text(v: Version) -> &'static str {
+    match v {
+        Version::HTTP_09 => "0.9",
+        Version::HTTP_10 => "1.0",
+        Version::HTTP_2 => "2",
+        Version::HTTP_3 => "3",
+        _ => "1.1",
+    }
+}
+
+/// `value` appended to the existing values of `name` as one `a, b` header.
+fn appended(headers: &HeaderMap, name: &HeaderName, value: &str) -> Option<HeaderValue> {
+    let mut out = String::new();
+    for v in headers.get_all(name) {
+        if let Ok(s) = v.to_str() {
+            if !s.is_empty() {
+                out.push_str(s);
+                out.push_str(", ");
+            }
+        }
+    }
+    out.push_str(value);
+    HeaderValue::from_str(&out).ok()
+}
+
+/// Removes hop-by-hop headers: those named in `Connection`, then the fixed list.
+pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    let listed: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .collect();
+    for name in listed {
+        headers.remove(name);
+    }
+    for name in [
+        header::CONNECTION,
+        HeaderName::from_static("keep-alive"),
+        HeaderName::from_static("proxy-connection"),
+        header::TE,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+    ] {
+        headers.remove(name);
+    }
+}
+
+static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+static X_FORWARDED_PATH: HeaderName = HeaderName::from_static("x-forwarded-path");
+static X_FORWARDED_PREFIX: HeaderName = HeaderName::from_static("x-forwarded-prefix");
+/// `X-Kong-Request-Id`.
+pub static X_KONG_REQUEST_ID: HeaderName = HeaderName::from_static("x-kong-request-id");
+
+/// Rewrites the client's headers into the upstream request's (kong-compat.md §2.5, §2.6),
+/// except `Host`, which depends on the target. Returns the preserved `Host`, if any.
+/// Runs once per request (retries must not append twice).
+fn upstream_headers(
+    cx: &Ctx,
+    authority: Option<&str>,
+    headers: &mut HeaderMap,
+) -> Option<HeaderValue> {
+    let te_trailers = headers
+        .get(header::TE)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
+    remove_hop_by_hop(headers);
+    headers.remove(HeaderName::from_static("proxy"));
+    headers.remove(header::EXPECT);
+    if te_trailers {
+        headers.insert(header::TE, HeaderValue::from_static("trailers"));
+    }
+    // What Kong's nginx sends (`upstream_connection`); the upstream connection is pooled.
+    headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+
+    // Host: the client's (HTTP/2: `:authority`) when preserving, else the target's.
+    let preserved = cx.route.preserve_host.then(|| {
+        headers
+            .get(header::HOST)
+            .cloned()
+            .or_else(|| authority.and_then(|a| HeaderValue::from_str(a).ok()))
+    });
+    let preserved = preserved.flatten();
+
+    let ip = cx.client_addr.ip().to_string();
+    if let Ok(v) = HeaderValue::from_str(&ip) {
+        headers.insert(&X_REAL_IP, v);
+    }
+    if let Some(v) = appended(headers, &X_FORWARDED_FOR, &ip) {
+        headers.insert(&X_FORWARDED_FOR, v);
+    }
+    headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static(cx.scheme));
+    match HeaderValue::from_str(&cx.host.to_ascii_lowercase()) {
+        Ok(v) if !cx.host.is_empty() => {
+            headers.insert(&X_FORWARDED_HOST, v);
+        }
+        _ => {
+            headers.remove(&X_FORWARDED_HOST);
+        }
+    }
+    headers.insert(&X_FORWARDED_PORT, HeaderValue::from(cx.listener_port));
+    match HeaderValue::from_str(cx.request_uri.path()) {
+        Ok(v) => headers.insert(&X_FORWARDED_PATH, v),
+        Err(_) => headers.remove(&X_FORWARDED_PATH),
+    };
+    let prefix = stripped_len(cx)
+        .and_then(|len| cx.normalized_path.get(..len))
+        .filter(|p| !p.is_empty() && *p != "/")
+        .and_then(|p| HeaderValue::from_str(p).ok());
+    match prefix {
+        Some(p) => headers.insert(&X_FORWARDED_PREFIX, p),
+        None => headers.remove(&X_FORWARDED_PREFIX),
+    };
+    let via = format!("{} kiln/{VERSION}", version_text(cx.http_version));
+    if let Some(v) = appended(headers, &header::VIA, &via) {
+        headers.insert(header::VIA, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&cx.request_id) {
+        headers.insert(&X_KONG_REQUEST_ID, v);
+    }
+    preserved
+}
+
+fn stripped_len(cx: &Ctx) -> Option<usize> {
+    if cx.route.strip_path {
+        cx.matched.matched_len
+    } else {
+        None
+    }
+}
+
+fn elapsed_ms(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Sends `req` to `up` and returns the upstream's response, streaming both bodies.
+///
+/// Sets `cx.proxy_latency_ms`, and on success `cx.upstream_latency_ms` and
+/// `cx.kong_generated = false`. Failures become Kong's error responses (502/504).
+pub async fn proxy(up: &Upstream, cx: &mut Ctx, req: Request) -> Response {
+    cx.proxy_latency_ms = Some(elapsed_ms(cx.started));
+    let (mut parts, body) = req.into_parts();
+
+    // What the error page needs, before the headers are rewritten.
+    let mut error_headers = HeaderMap::new();
+    for name in [header::ACCEPT, header::CONTENT_TYPE] {
+        if let Some(v) = parts.headers.get(&name) {
+            error_headers.insert(name, v.clone());
+        }
+    }
+    let fail = |cx: &mut Ctx, status: u16| {
+        cx.kong_generated = true;
+        response::upstream_error(status, &cx.request_id, &error_headers)
+    };
+
+    let target_path = path::upstream_path(
+        up.spec.path,
+        &cx.normalized_path,
+        stripped_len(cx),
+        parts.uri.query(),
+    );
+    let Ok(pq) = PathAndQuery::try_from(target_path) else {
+        return fail(cx, 500);
+    };
+    let authority = parts.uri.authority().map(|a| a.as_str().to_owned());
+    let preserved_host = upstream_headers(cx, authority.as_deref(), &mut parts.headers);
+    parts.uri = Uri::from(pq);
+    parts.version = Version::HTTP_11;
+
+    let attempts = up.spec.retries.saturating_add(1);
+    let mut idx = up.pick();
+    let mut req = Some((parts, body));
+    let mut last = Failure::Invalid;
+    let mut replayed = false;
+    for attempt in 0..attempts {
+        if attempt > 0 {
+            idx = up.next_after(idx);
+        }
+        let target = &up.targets[idx];
+        let Some((mut parts, body)) = req.take() else {
+            break;
+        };
+        let host = preserved_host
+            .clone()
+            .unwrap_or_else(|| target.host_header.clone());
+        parts.headers.insert(header::HOST, host);
+        let mut pending = http::Request::from_parts(parts, body);
+
+        // Idle connections first; a request they could not take comes back unsent.
+        while let Some(mut tx) = up.checkout(target).await {
+            let copy = if replayed {
+                None
+            } else {
+                replay_copy(&pending)
+            };
+            let sent = Instant::now();
+            match tx.try_send_request(pending).await {
+                Ok(resp) => return finish(cx, target, tx, resp, sent),
+                Err(mut e) => match (e.take_message(), copy) {
+                    (Some(back), _) => pending = back,
+                    // The upstream closed a kept-alive connection as the request went out
+                    // (e.g. its own idle timeout): replay a body-less idempotent request once,
+                    // on a new connection, as nginx does.
+                    (None, Some(copy)) if Failure::of(e.error()) != Failure::Timeout => {
+                        replayed = true;
+                        pending = copy;
+                        break;
+                    }
+                    (None, _) => return fail(cx, Failure::of(e.error()).status()),
+                },
+            }
+        }
+        let mut tx = match up.connect(target).await {
+            Ok(tx) => tx,
+            Err(f) => {
+                last = f;
+                req = Some(pending.into_parts());
+                continue;
+            }
+        };
+        let sent = Instant::now();
+        match tx.try_send_request(pending).await {
+            Ok(resp) => return finish(cx, target, tx, resp, sent),
+            Err(mut e) => match e.take_message() {
+                // Not sent at all: as good as a failed connect.
+                Some(back) => {
+                    last = Failure::Invalid;
+                    req = Some(back.into_parts());
+                }
+                None => return fail(cx, Failure::of(e.error()).status()),
+            },
+        }
+    }
+    fail(cx, last.status())
+}
+
+/// A copy of a request that may be sent again: idempotent method, no body.
+fn replay_copy(req: &http::Request<Body>) -> Option<http::Request<Body>> {
+    if !req.method().is_idempotent() || !http_body::Body::is_end_stream(req.body()) {
+        return None;
+    }
+    let mut copy = http::Request::new(response::empty());
+    *copy.method_mut() = req.method().clone();
+    *copy.uri_mut() = req.uri().clone();
+    *copy.version_mut() = req.version();
+    *copy.headers_mut() = req.headers().clone();
+    Some(copy)
+}
+
+fn finish(
+    cx: &mut Ctx,
+    target: &Target,
+    tx: SendRequest<Body>,
+    resp: http::Response<hyper::body::Incoming>,
+    sent: Instant,
+) -> Response {
+    cx.upstream_latency_ms = Some(elapsed_ms(sent));
+    cx.kong_generated = false;
+    let (mut parts, body) = resp.into_parts();
+    remove_hop_by_hop(&mut parts.headers);
+    parts.version = Version::HTTP_11;
+    let body = PooledBody::new(body, tx, target.pool.clone()).boxed();
+    Response::from_parts(parts, body)
+}

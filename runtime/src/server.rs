@@ -1,6 +1,661 @@
-//! (to be written)
+//! The proxy listener: accepts connections, speaks HTTP/1.1 and HTTP/2 (h2c with prior
+//! knowledge), routes each request through the generated [`Gateway`], adds Kong's downstream
+//! headers, and drains gracefully on shutdown.
+//!
+//! [`serve`] is the binary's entry point (env contract in DESIGN.md); [`run`] is the same
+//! server on listeners the caller bound, stopped by a future — what tests use:
+//!
+//! ```no_run
+//! # async fn demo<G: kiln_runtime::Gateway>(gw: std::sync::Arc<G>) -> std::io::Result<()> {
+//! use kiln_runtime::{run, ServerOptions};
+//! let proxy = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let status = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+//! let server = tokio::spawn(run(gw, proxy, status, async { let _ = stopped.await; }, ServerOptions::default()));
+//! // … send requests …
+//! let _ = stop.send(());
+//! server.await??; // returns once in-flight requests finished (or the drain timeout passed)
+//! # Ok(()) }
+//! ```
+//!
+//! Per request: the host comes from `Host` (HTTP/2: `:authority`) split as Kong does; the path
+//! is normalised (400 when nginx would refuse it); no route → 404; an https-only route over
+//! plain http → 426 or the configured redirect; otherwise [`Gateway::handle`] runs with a
+//! fresh [`Ctx`]. Every answer carries `X-Kong-Request-Id`; proxied answers get `Via`,
+//! `X-Kong-Upstream-Latency`, `X-Kong-Proxy-Latency` and `Server` when the upstream sent
+//! none; gateway-generated ones get `Server` and `X-Kong-Response-Latency`.
 
-/// Starts the gateway: reads the env contract, builds `G`, serves until SIGTERM.
-pub fn serve<G: crate::Gateway>() -> std::process::ExitCode {
-    unimplemented!("server")
+use std::{
+    convert::Infallible,
+    future::Future,
+    io,
+    net::SocketAddr,
+    panic::AssertUnwindSafe,
+    pin::Pin,
+    process::ExitCode,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
+    task::{Context, Poll},
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderValue, Version};
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use http_body_util::BodyExt;
+use hyper::{body::Incoming, service::service_fn};
+use hyper_util::{
+    rt::{TokioExecutor, TokioIo, TokioTimer},
+    server::conn::auto,
+};
+use tokio::{
+    net::{TcpListener, TcpStream},
+    sync::watch,
+    task::JoinSet,
+};
+
+use crate::{
+    ctx::Ctx,
+    path,
+    proxy::X_KONG_REQUEST_ID,
+    request_id, response,
+    router::RouteRequest,
+    status::{serve_status, Stats},
+    Body, BoxError, Gateway, Request, Response, VERSION,
+};
+
+/// Limits and timeouts of the proxy listener.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Longest wait for in-flight requests after shutdown starts; connections still open then
+    /// are cut. `KILN_DRAIN_TIMEOUT_MS`, default 30 s.
+    pub drain_timeout: Duration,
+    /// Largest request head: the HTTP/1 read buffer (`max_buf_size`, at least 8 KiB; larger
+    /// heads get 431) and the HTTP/2 `SETTINGS_MAX_HEADER_LIST_SIZE`. Default 64 KiB.
+    pub max_header_bytes: usize,
+    /// HTTP/1: time allowed to receive a whole request head (slowloris). The timer also runs
+    /// while a keep-alive connection waits for its next request. Default 60 s (nginx
+    /// `client_header_timeout`).
+    pub header_read_timeout: Duration,
+    /// A connection with no request in flight for this long is closed gracefully (both
+    /// HTTP versions). Default 60 s (Kong's `keepalive_timeout`).
+    pub idle_timeout: Duration,
+    /// HTTP/2 `SETTINGS_MAX_CONCURRENT_STREAMS`. Default 128.
+    pub h2_max_concurrent_streams: u32,
+    /// `http` (the TLS listener is not written yet).
+    pub scheme: &'static str,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            drain_timeout: Duration::from_secs(30),
+            max_header_bytes: 64 * 1024,
+            header_read_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(60),
+            h2_max_concurrent_streams: 128,
+            scheme: "http",
+        }
+    }
+}
+
+const SERVER: HeaderValue = HeaderValue::from_static(concat!("kiln/", env!("CARGO_PKG_VERSION")));
+const RESPONSE_VIA: &str = concat!("1.1 kiln/", env!("CARGO_PKG_VERSION"));
+
+/// Starts the gateway: reads the env contract, builds `G`, serves until SIGTERM or SIGINT,
+/// drains, and exits 0. Start-up failures print one line on stderr and exit 1.
+pub fn serve<G: Gateway>() -> ExitCode {
+    match serve_env::<G>() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(msg) => {
+            eprintln!("kiln: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The env contract of the gateway binary (DESIGN.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct EnvConfig {
+    proxy: SocketAddr,
+    status: SocketAddr,
+    workers: usize,
+    drain: Duration,
+}
+
+impl EnvConfig {
+    /// Reads the contract through `get` (the process environment in [`serve`]).
+    fn read(get: impl Fn(&str) -> Result<Option<String>, String>) -> Result<EnvConfig, String> {
+        fn parse<T: std::str::FromStr>(
+            get: &impl Fn(&str) -> Result<Option<String>, String>,
+            name: &str,
+            default: T,
+        ) -> Result<T, String> {
+            match get(name)? {
+                Some(v) => v
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("{name}={v:?} is not valid")),
+                None => Ok(default),
+            }
+        }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cfg = EnvConfig {
+            proxy: parse(
+                &get,
+                "KILN_PROXY_LISTEN",
+                SocketAddr::from(([0, 0, 0, 0], 8000)),
+            )?,
+            status: parse(
+                &get,
+                "KILN_STATUS_LISTEN",
+                SocketAddr::from(([127, 0, 0, 1], 8100)),
+            )?,
+            workers: parse(&get, "KILN_WORKERS", cores)?,
+            drain: Duration::from_millis(parse(&get, "KILN_DRAIN_TIMEOUT_MS", 30_000u64)?),
+        };
+        if cfg.workers == 0 {
+            return Err("KILN_WORKERS must be at least 1".into());
+        }
+        Ok(cfg)
+    }
+}
+
+fn process_env(name: &str) -> Result<Option<String>, String> {
+    match std::env::var(name) {
+        Ok(v) => Ok(Some(v)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(format!("{name} is not valid UTF-8")),
+    }
+}
+
+fn serve_env<G: Gateway>() -> Result<(), String> {
+    let cfg = EnvConfig::read(process_env)?;
+    let opts = ServerOptions {
+        drain_timeout: cfg.drain,
+        ..ServerOptions::default()
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cfg.workers)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let gw = {
+        let _enter = rt.enter();
+        G::init().map_err(|e| format!("start-up failed: {e}"))?
+    };
+    rt.block_on(async move {
+        let (proxy_addr, status_addr) = (cfg.proxy, cfg.status);
+        let proxy = TcpListener::bind(proxy_addr)
+            .await
+            .map_err(|e| format!("cannot listen on {proxy_addr} (KILN_PROXY_LISTEN): {e}"))?;
+        let status = TcpListener::bind(status_addr)
+            .await
+            .map_err(|e| format!("cannot listen on {status_addr} (KILN_STATUS_LISTEN): {e}"))?;
+        let shutdown =
+            shutdown_signal().map_err(|e| format!("cannot install signal handlers: {e}"))?;
+        // The bound addresses: the configured ones may have port 0.
+        let proxy_addr = proxy.local_addr().map_or(proxy_addr, |a| a);
+        let status_addr = status.local_addr().map_or(status_addr, |a| a);
+        let info = G::INFO;
+        eprintln!(
+            "kiln {VERSION}: serving {} (sha256 {}) on http://{proxy_addr}, status on http://{status_addr}, {} workers",
+            info.source, info.config_sha256, cfg.workers
+        );
+        run(Arc::new(gw), proxy, status, shutdown, opts)
+            .await
+            .map_err(|e| format!("server error: {e}"))?;
+        eprintln!("kiln: drained, exiting");
+        Ok(())
+    })
+}
+
+/// Resolves on the first SIGTERM or SIGINT.
+fn shutdown_signal() -> io::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
+}
+
+struct Shared<G> {
+    gw: Arc<G>,
+    stats: Arc<Stats>,
+    builder: auto::Builder<TokioExecutor>,
+    listener_port: u16,
+    opts: ServerOptions,
+}
+
+/// Serves `proxy` (and the status API on `status`) until `shutdown` resolves; then stops
+/// accepting (new connections are refused), lets in-flight requests finish within
+/// `opts.drain_timeout`, cuts what is left, and returns.
+pub async fn run<G: Gateway>(
+    gw: Arc<G>,
+    proxy: TcpListener,
+    status: TcpListener,
+    shutdown: impl Future<Output = ()>,
+    opts: ServerOptions,
+) -> io::Result<()> {
+    let listener_port = proxy.local_addr()?.port();
+    let stats = Arc::new(Stats::new(G::INFO));
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .max_buf_size(opts.max_header_bytes.max(8192))
+        .header_read_timeout(opts.header_read_timeout)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(opts.max_header_bytes).unwrap_or(u32::MAX))
+        .max_concurrent_streams(opts.h2_max_concurrent_streams);
+    let sh = Arc::new(Shared {
+        gw,
+        stats: stats.clone(),
+        builder,
+        listener_port,
+        opts,
+    });
+
+    let status_task = tokio::spawn(serve_status(status, stats.clone()));
+    let (drain_tx, drain_rx) = watch::channel(false);
+    let mut conns = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = proxy.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    conns.spawn(serve_connection(sh.clone(), stream, peer, drain_rx.clone()));
+                }
+                Err(e) => {
+                    // Out of descriptors and the like: back off instead of spinning.
+                    eprintln!("kiln: accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+
+    // Refuse new connections first, then tell probes, then drain.
+    drop(proxy);
+    stats.set_draining();
+    let _ = drain_tx.send(true);
+    let drained = tokio::time::timeout(sh.opts.drain_timeout, async {
+        while conns.join_next().await.is_some() {}
+    })
+    .await
+    .is_ok();
+    if !drained {
+        eprintln!("kiln: drain timeout: closing {} connection(s)", conns.len());
+        conns.shutdown().await;
+    }
+    status_task.abort();
+    Ok(())
+}
+
+/// Requests in flight on one connection, and when the last one ended.
+struct Activity {
+    active: AtomicUsize,
+    last: Mutex<Instant>,
+}
+
+impl Activity {
+    fn last(&self) -> Instant {
+        *self.last.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Resolves once no request has been in flight for `idle`.
+    async fn idle_for(&self, idle: Duration) {
+        loop {
+            let deadline = if self.active.load(Ordering::SeqCst) == 0 {
+                self.last() + idle
+            } else {
+                Instant::now() + idle
+            };
+            tokio::time::sleep_until(deadline.into()).await;
+            if self.active.load(Ordering::SeqCst) == 0 && self.last().elapsed() >= idle {
+                return;
+            }
+        }
+    }
+}
+
+/// Counts a request as in flight until dropped (with the response body, or with the
+/// service future if the client went away first).
+struct ActiveGuard(Arc<Activity>);
+
+impl ActiveGuard {
+    fn new(act: &Arc<Activity>) -> ActiveGuard {
+        act.active.fetch_add(1, Ordering::SeqCst);
+        ActiveGuard(act.clone())
+    }
+}
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        *self.0.last.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        self.0.active.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The response body as sent downstream: the gateway's body plus the in-flight guard.
+struct Tracked {
+    inner: Body,
+    _guard: ActiveGuard,
+}
+
+impl HttpBody for Tracked {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        Pin::new(&mut self.get_mut().inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+async fn serve_connection<G: Gateway>(
+    sh: Arc<Shared<G>>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    mut drain: watch::Receiver<bool>,
+) {
+    let act = Arc::new(Activity {
+        active: AtomicUsize::new(0),
+        last: Mutex::new(Instant::now()),
+    });
+    let svc = {
+        let sh = sh.clone();
+        let act = act.clone();
+        service_fn(move |req: http::Request<Incoming>| {
+            let guard = ActiveGuard::new(&act);
+            let sh = sh.clone();
+            async move {
+                let resp = handle(&sh, peer, req).await;
+                sh.stats.request_served();
+                let (parts, inner) = resp.into_parts();
+                Ok::<_, Infallible>(http::Response::from_parts(
+                    parts,
+                    Tracked {
+                        inner,
+                        _guard: guard,
+                    },
+                ))
+            }
+        })
+    };
+    let conn = sh.builder.serve_connection(TokioIo::new(stream), svc);
+    tokio::pin!(conn);
+    let mut closing = false;
+    if *drain.borrow_and_update() {
+        conn.as_mut().graceful_shutdown();
+        closing = true;
+    }
+    loop {
+        tokio::select! {
+            _ = conn.as_mut() => break,
+            _ = drain.changed(), if !closing => {
+                conn.as_mut().graceful_shutdown();
+                closing = true;
+            }
+            _ = act.idle_for(sh.opts.idle_timeout), if !closing => {
+                conn.as_mut().graceful_shutdown();
+                closing = true;
+            }
+        }
+    }
+}
+
+fn ms_since(t: Instant) -> u64 {
+    u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Headers of a response the gateway produced itself.
+fn generated(mut resp: Response, request_id: &str, started: Instant) -> Response {
+    let h = resp.headers_mut();
+    h.insert(header::SERVER, SERVER);
+    h.insert(
+        "x-kong-response-latency",
+        HeaderValue::from(ms_since(started)),
+    );
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert(&X_KONG_REQUEST_ID, v);
+    }
+    resp
+}
+
+/// Headers of a response that came from the upstream.
+fn proxied(mut resp: Response, cx: &Ctx) -> Response {
+    let h = resp.headers_mut();
+    if !h.contains_key(header::SERVER) {
+        h.insert(header::SERVER, SERVER);
+    }
+    let via = append_value(h, &header::VIA, RESPONSE_VIA);
+    h.insert(header::VIA, via);
+    if let Some(ms) = cx.upstream_latency_ms {
+        h.insert("x-kong-upstream-latency", HeaderValue::from(ms));
+    }
+    if let Some(ms) = cx.proxy_latency_ms {
+        h.insert("x-kong-proxy-latency", HeaderValue::from(ms));
+    }
+    if let Ok(v) = HeaderValue::from_str(&cx.request_id) {
+        h.insert(&X_KONG_REQUEST_ID, v);
+    }
+    resp
+}
+
+fn append_value(h: &HeaderMap, name: &header::HeaderName, value: &'static str) -> HeaderValue {
+    let existing: Vec<&str> = h
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    if existing.is_empty() {
+        return HeaderValue::from_static(value);
+    }
+    HeaderValue::from_str(&format!("{}, {value}", existing.join(", ")))
+        .unwrap_or(HeaderValue::from_static(value))
+}
+
+/// One request on the proxy listener.
+async fn handle<G: Gateway>(
+    sh: &Shared<G>,
+    peer: SocketAddr,
+    req: http::Request<Incoming>,
+) -> Response {
+    let started = Instant::now();
+    let request_id = request_id::new();
+    let (parts, body) = req.into_parts();
+    // Requests nginx refuses before Kong runs: Kong's error_page handler formats them.
+    let bad = || {
+        generated(
+            response::upstream_error(400, &request_id, &parts.headers),
+            &request_id,
+            started,
+        )
+    };
+
+    let header_host = match parts.headers.get(header::HOST).map(|v| v.to_str()) {
+        Some(Ok(h)) => Some(h),
+        Some(Err(_)) => return bad(),
+        None => None,
+    };
+    let authority = parts.uri.authority().map(|a| a.as_str());
+    let raw_host = if parts.version == Version::HTTP_2 {
+        authority.or(header_host)
+    } else {
+        header_host.or(authority)
+    };
+    let raw_host = match raw_host {
+        Some(h) => h,
+        None if parts.version == Version::HTTP_11 => return bad(),
+        None => "",
+    };
+    let (host, port) = path::split_host(raw_host);
+    let Ok(normalized) = path::normalize(parts.uri.path()) else {
+        return bad();
+    };
+
+    let route_req = RouteRequest {
+        method: parts.method.as_str(),
+        host,
+        port: port.unwrap_or(sh.listener_port),
+        path: &normalized,
+        headers: &parts.headers,
+    };
+    let Some(matched) = sh.gw.route(&route_req) else {
+        let resp = response::error(
+            404,
+            Some("no Route matched with those values"),
+            &request_id,
+            &parts.headers,
+        );
+        return generated(resp, &request_id, started);
+    };
+    let Some(route) = sh.gw.routes().get(matched.route as usize) else {
+        // A generated-code bug; never a panic on the request path.
+        return generated(
+            response::error(500, None, &request_id, &parts.headers),
+            &request_id,
+            started,
+        );
+    };
+
+    if route.https_only && sh.opts.scheme == "http" {
+        let resp = match route.https_redirect_status_code {
+            code @ (301 | 302 | 307 | 308) => {
+                let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+                let location = format!("https://{}{target}", host.to_ascii_lowercase());
+                match HeaderValue::from_str(&location) {
+                    Ok(loc) => response::redirect(code, loc),
+                    Err(_) => response::error(400, None, &request_id, &parts.headers),
+                }
+            }
+            _ => {
+                let mut resp = response::exit_json(426, "Please use HTTPS protocol");
+                let h = resp.headers_mut();
+                h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+                h.insert(
+                    header::UPGRADE,
+                    HeaderValue::from_static("TLS/1.2, HTTP/1.1"),
+                );
+                resp
+            }
+        };
+        return generated(resp, &request_id, started);
+    }
+
+    let route_idx = matched.route;
+    let mut cx = Ctx {
+        request_id,
+        client_addr: peer,
+        listener_port: sh.listener_port,
+        scheme: sh.opts.scheme,
+        normalized_path: normalized,
+        route,
+        matched,
+        started,
+        correlation_id: None,
+        upstream_latency_ms: None,
+        kong_generated: true,
+        host: host.to_owned(),
+        request_uri: parts.uri.clone(),
+        http_version: parts.version,
+        proxy_latency_ms: None,
+    };
+
+    let body: Body = body.map_err(|e| -> BoxError { Box::new(e) }).boxed();
+    let req = Request::from_parts(parts, body);
+    let resp = {
+        let fut = sh.gw.handle(route_idx, &mut cx, req);
+        tokio::pin!(fut);
+        // A panicking plugin answers this request with Kong's 500 instead of taking the
+        // connection (and every HTTP/2 stream on it) down. The panic hook still reports it.
+        std::future::poll_fn(|task| {
+            match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(task))) {
+                Ok(Poll::Ready(resp)) => Poll::Ready(Some(resp)),
+                Ok(Poll::Pending) => Poll::Pending,
+                Err(_) => Poll::Ready(None),
+            }
+        })
+        .await
+    };
+    let Some(resp) = resp else {
+        let resp = response::exit_json(500, "An unexpected error occurred");
+        return generated(resp, &cx.request_id, cx.started);
+    };
+    if cx.kong_generated {
+        generated(resp, &cx.request_id, cx.started)
+    } else {
+        proxied(resp, &cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(vars: &[(&str, &str)]) -> Result<EnvConfig, String> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        EnvConfig::read(move |name| {
+            Ok(vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+        })
+    }
+
+    #[test]
+    fn env_contract_defaults_and_overrides() {
+        let d = env(&[]).expect("defaults");
+        assert_eq!(d.proxy, "0.0.0.0:8000".parse().expect("addr"));
+        assert_eq!(d.status, "127.0.0.1:8100".parse().expect("addr"));
+        assert!(d.workers >= 1);
+        assert_eq!(d.drain, Duration::from_millis(30_000));
+        let c = env(&[
+            ("KILN_PROXY_LISTEN", "127.0.0.1:9000"),
+            ("KILN_STATUS_LISTEN", "[::1]:9100"),
+            ("KILN_WORKERS", "3"),
+            ("KILN_DRAIN_TIMEOUT_MS", "250"),
+        ])
+        .expect("valid");
+        assert_eq!(c.proxy, "127.0.0.1:9000".parse().expect("addr"));
+        assert_eq!(c.status, "[::1]:9100".parse().expect("addr"));
+        assert_eq!((c.workers, c.drain), (3, Duration::from_millis(250)));
+    }
+
+    #[test]
+    fn env_contract_rejects_bad_values() {
+        for (k, v) in [
+            ("KILN_PROXY_LISTEN", "8000"),
+            ("KILN_STATUS_LISTEN", "localhost:8100"),
+            ("KILN_WORKERS", "0"),
+            ("KILN_WORKERS", "-1"),
+            ("KILN_DRAIN_TIMEOUT_MS", "30s"),
+        ] {
+            let err = env(&[(k, v)]).expect_err("invalid value");
+            assert!(err.contains("KILN_"), "{err}");
+        }
+    }
 }

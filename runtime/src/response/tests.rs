@@ -1,0 +1,153 @@
+use super::*;
+use http_body_util::BodyExt;
+
+#[test]
+fn response_type_table() {
+    use ErrorFormat::*;
+    let rows: &[(Option<&str>, ErrorFormat)] = &[
+        (None, Json),
+        (Some(""), Json),
+        (Some("*/*"), Json),
+        (Some("application/*"), Json),
+        (Some("text/*"), Text),
+        (Some("text/plain"), Text),
+        (Some("text/html"), Html),
+        (Some("application/xml"), Xml),
+        (Some("application/json"), Json),
+        (Some("application/grpc"), Grpc),
+        (Some("image/png"), Json),
+        // q-values: the highest wins, the first of equals wins, q=0 never wins
+        (Some("text/html;q=0.5, text/plain"), Text),
+        (Some("text/plain;q=0.5, text/html;q=0.9"), Html),
+        (Some("text/html, text/plain"), Html),
+        (Some("text/html;q=0, text/plain;q=0.001"), Text),
+        (Some("text/html;q=0"), Json),
+        (Some("text/html ; q=0.8 , application/xml ; q=0.9"), Xml),
+        (Some("text/html;level=1;q=0.4, application/xml;q=0.3"), Html),
+        // an unknown type with top q makes JSON win
+        (Some("image/png, text/plain;q=0.5"), Json),
+        // malformed q (2) is ignored: q counts as 1
+        (Some("application/xml;q=0.5, text/html;q=2"), Html),
+        // "1.5" reads as "1." = 1
+        (Some("text/plain;q=0.9, text/html;q=1.5"), Html),
+        // the regex is case-insensitive, the type lookup is not
+        (Some("Text/Plain"), Json),
+        (Some("text/plain;Q=0.1, text/html;q=0.05"), Text),
+        // elements that do not parse are skipped
+        (Some("a/b, text/plain"), Text),
+        (Some("garbage, text/html;q=0.2"), Html),
+    ];
+    for &(accept, want) in rows {
+        assert_eq!(response_type(accept), want, "Accept: {accept:?}");
+    }
+}
+
+fn body_text(resp: Response) -> String {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let bytes = rt
+        .block_on(resp.into_body().collect())
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+#[test]
+fn error_templates() {
+    let mut h = HeaderMap::new();
+    let resp = error(404, Some("no Route matched with those values"), "abc", &h);
+    assert_eq!(resp.status(), 404);
+    assert_eq!(
+        resp.headers()["content-type"],
+        "application/json; charset=utf-8"
+    );
+    assert_eq!(
+        body_text(resp),
+        "{\n  \"message\":\"no Route matched with those values\",\n  \"request_id\":\"abc\"\n}"
+    );
+
+    h.insert(header::ACCEPT, HeaderValue::from_static("text/plain"));
+    let resp = error(503, None, "r1", &h);
+    assert_eq!(resp.headers()["content-type"], "text/plain; charset=utf-8");
+    assert_eq!(
+        body_text(resp),
+        "The upstream server is currently unavailable\nrequest_id: r1\n"
+    );
+
+    h.insert(header::ACCEPT, HeaderValue::from_static("text/html"));
+    let body = body_text(error(404, Some("Not found"), "r2", &h));
+    assert!(body.starts_with("<!doctype html>\n<html>\n"), "{body}");
+    assert!(
+        body.contains("    <p>Not found.</p>\n    <p>request_id: r2</p>\n"),
+        "{body}"
+    );
+
+    h.insert(header::ACCEPT, HeaderValue::from_static("application/xml"));
+    assert_eq!(
+        body_text(error(400, None, "r3", &h)),
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<error>\n  <message>Bad request</message>\n  \
+         <requestid>r3</requestid>\n</error>\n"
+    );
+
+    // several Accept headers are joined, as ngx.req.get_headers() gives a table
+    let mut h = HeaderMap::new();
+    h.append(header::ACCEPT, HeaderValue::from_static("text/html;q=0.1"));
+    h.append(header::ACCEPT, HeaderValue::from_static("text/plain"));
+    let resp = error(401, None, "r4", &h);
+    assert_eq!(resp.headers()["content-type"], "text/plain; charset=utf-8");
+}
+
+#[test]
+fn upstream_error_negotiation() {
+    // no Accept, no Content-Type: error_default_type = text/plain
+    let h = HeaderMap::new();
+    let resp = upstream_error(502, "id", &h);
+    assert_eq!(resp.status(), 502);
+    assert_eq!(resp.headers()["content-type"], "text/plain; charset=utf-8");
+    assert_eq!(
+        body_text(resp),
+        "An invalid response was received from the upstream server\nrequest_id: id\n"
+    );
+    // Content-Type is used when there is no Accept
+    let mut h = HeaderMap::new();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    let resp = upstream_error(504, "id", &h);
+    assert_eq!(
+        resp.headers()["content-type"],
+        "application/json; charset=utf-8"
+    );
+    assert_eq!(
+        body_text(resp),
+        "{\n  \"message\":\"The upstream server is timing out\",\n  \"request_id\":\"id\"\n}"
+    );
+    // Accept wins over Content-Type
+    h.insert(header::ACCEPT, HeaderValue::from_static("application/xml"));
+    assert_eq!(
+        upstream_error(504, "id", &h).headers()["content-type"],
+        "application/xml; charset=utf-8"
+    );
+    // gRPC: compact JSON without request id
+    let mut h = HeaderMap::new();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/grpc+proto"),
+    );
+    assert_eq!(
+        body_text(upstream_error(502, "id", &h)),
+        "{\"message\":\"An invalid response was received from the upstream server\"}"
+    );
+}
+
+#[test]
+fn exit_json_is_compact() {
+    let resp = exit_json(426, "Please use HTTPS protocol");
+    assert_eq!(resp.status(), 426);
+    assert_eq!(
+        body_text(resp),
+        "{\"message\":\"Please use HTTPS protocol\"}"
+    );
+}

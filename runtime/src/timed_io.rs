@@ -1,0 +1,144 @@
+//! The upstream socket with nginx-style timeouts: `write_timeout` bounds how long one write
+//! may stay blocked (nginx `proxy_send_timeout`: between two successive writes), and
+//! `read_timeout` bounds how long a read may wait with no progress in either direction
+//! (nginx `proxy_read_timeout`: the response head after the request was sent, and the gap
+//! between response body chunks). Expiry is an `io::ErrorKind::TimedOut` error, which the
+//! proxy maps to 504.
+
+use std::{
+    future::Future,
+    io,
+    pin::Pin,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::TcpStream,
+    time::{Instant, Sleep},
+};
+
+/// Marker text of the errors produced here.
+pub(crate) const READ_TIMEOUT: &str = "upstream read timed out";
+pub(crate) const WRITE_TIMEOUT: &str = "upstream write timed out";
+
+pub(crate) struct TimedIo {
+    inner: TcpStream,
+    read_timeout: Duration,
+    write_timeout: Duration,
+    read_timer: Pin<Box<Sleep>>,
+    read_armed: bool,
+    write_timer: Pin<Box<Sleep>>,
+    write_armed: bool,
+}
+
+impl TimedIo {
+    pub(crate) fn new(inner: TcpStream, read_timeout: Duration, write_timeout: Duration) -> Self {
+        let now = Instant::now();
+        TimedIo {
+            inner,
+            read_timeout,
+            write_timeout,
+            read_timer: Box::pin(tokio::time::sleep_until(now + read_timeout)),
+            read_armed: false,
+            write_timer: Box::pin(tokio::time::sleep_until(now + write_timeout)),
+            write_armed: false,
+        }
+    }
+
+    fn write_progress(&mut self) {
+        self.write_armed = false;
+        // Sending is progress too: the read timer restarts from the next pending read.
+        self.read_armed = false;
+    }
+
+    fn poll_write_timer(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
+        if !self.write_armed {
+            let deadline = Instant::now() + self.write_timeout;
+            self.write_timer.as_mut().reset(deadline);
+            self.write_armed = true;
+        }
+        match self.write_timer.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                self.write_armed = false;
+                Poll::Ready(io::Error::new(io::ErrorKind::TimedOut, WRITE_TIMEOUT))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl AsyncRead for TimedIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(r) => {
+                this.read_armed = false;
+                Poll::Ready(r)
+            }
+            Poll::Pending => {
+                if !this.read_armed {
+                    let deadline = Instant::now() + this.read_timeout;
+                    this.read_timer.as_mut().reset(deadline);
+                    this.read_armed = true;
+                }
+                match this.read_timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        this.read_armed = false;
+                        Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, READ_TIMEOUT)))
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+}
+
+impl AsyncWrite for TimedIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_write(cx, buf) {
+            Poll::Ready(r) => {
+                this.write_progress();
+                Poll::Ready(r)
+            }
+            Poll::Pending => this.poll_write_timer(cx).map(Err),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_write_vectored(cx, bufs) {
+            Poll::Ready(r) => {
+                this.write_progress();
+                Poll::Ready(r)
+            }
+            Poll::Pending => this.poll_write_timer(cx).map(Err),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
