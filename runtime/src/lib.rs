@@ -27,6 +27,7 @@ pub mod plugins;
 pub mod pool;
 pub mod proxy;
 pub mod request_id;
+pub mod resolve;
 pub mod response;
 pub mod router;
 pub mod server;
@@ -59,10 +60,35 @@ pub mod __private {
     pub use crate::plugin::Plugin;
     pub use crate::plugins;
     pub use crate::proxy::{no_service, proxy, Upstream};
+    pub use crate::ctx::MatchInfo;
     pub use crate::router::{
-        HeaderMatch, HeaderValueMatch, HostMatch, PathMatch, Router, RouterTables, SubRoute,
+        HeaderMatch, HeaderValueMatch, HostMatch, PathMatch, RouteRequest, Router, RouterTables,
+        SubRoute,
     };
-    pub use crate::{Request, Response};
+    pub use crate::{Request, Response, VERSION};
+    pub use core::marker::Send;
+
+    /// `a == b` in a `const` context (generated code checks the runtime version with it).
+    pub const fn str_eq(a: &str, b: &str) -> bool {
+        let (a, b) = (a.as_bytes(), b.as_bytes());
+        if a.len() != b.len() {
+            return false;
+        }
+        let mut i = 0;
+        while i < a.len() {
+            if a[i] != b[i] {
+                return false;
+            }
+            i += 1;
+        }
+        true
+    }
+
+    /// The router returned a route number the gateway does not have: a bug, answered 500.
+    pub fn unknown_route(cx: &mut Ctx, req_headers: &http::HeaderMap) -> Response {
+        cx.kong_generated = true;
+        crate::response::error(500, None, &cx.request_id, req_headers)
+    }
     pub use core::future::Future;
     pub use core::ops::ControlFlow;
     pub use core::option::Option::{self, None, Some};

@@ -164,9 +164,14 @@ impl Upstream {
     }
 
     async fn connect(&self, t: &Target) -> Result<SendRequest<Body>, Failure> {
-        let addr = (t.spec.host, t.spec.port);
+        let connect = async {
+            match crate::resolve::lookup(t.spec.host, t.spec.port) {
+                Some(addr) => TcpStream::connect(addr).await,
+                None => TcpStream::connect((t.spec.host, t.spec.port)).await,
+            }
+        };
         let stream =
-            match tokio::time::timeout(self.connect_timeout, TcpStream::connect(addr)).await {
+            match tokio::time::timeout(self.connect_timeout, connect).await {
                 Err(_) => return Err(Failure::Timeout),
                 Ok(Err(_)) => return Err(Failure::Invalid),
                 Ok(Ok(s)) => s,

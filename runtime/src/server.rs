@@ -173,6 +173,7 @@ fn process_env(name: &str) -> Result<Option<String>, String> {
 
 fn serve_env<G: Gateway>() -> Result<(), String> {
     let cfg = EnvConfig::read(process_env)?;
+    crate::resolve::from_env()?;
     let opts = ServerOptions {
         drain_timeout: cfg.drain,
         ..ServerOptions::default()
