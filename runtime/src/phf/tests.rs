@@ -1,0 +1,142 @@
+use super::*;
+
+/// Builds a map from `keys` whose value is each key's input index, as the compiler would.
+fn leak_map(keys: &[&'static str]) -> PhfMap<usize> {
+    let layout = build(keys).expect("distinct keys");
+    PhfMap {
+        seed: layout.seed,
+        disps: Vec::leak(layout.disps),
+        keys: Vec::leak(layout.slots.iter().map(|&i| keys[i]).collect()),
+        values: Vec::leak(layout.slots),
+    }
+}
+
+fn generated_keys(n: usize) -> Vec<&'static str> {
+    (0..n)
+        .map(|i| &*String::leak(format!("host-{i}.svc{}.example.com", i % 7)))
+        .collect()
+}
+
+#[test]
+fn hash_is_pinned() {
+    // Generated tables depend on these exact values: a change here is a breaking change.
+    let cases: &[(u64, &str)] = &[
+        (0, ""),
+        (0, "a"),
+        (0, "abcdefgh"),
+        (START_SEED, "api.example.com"),
+    ];
+    let got: Vec<u64> = cases.iter().map(|(s, k)| hash(*s, k.as_bytes())).collect();
+    let again: Vec<u64> = cases.iter().map(|(s, k)| hash(*s, k.as_bytes())).collect();
+    assert_eq!(got, again);
+    assert_eq!(got, PINNED.to_vec(), "hash output changed: {got:#x?}");
+}
+
+// Cross-checked against an independent implementation of the spec in `hash`'s doc.
+const PINNED: [u64; 4] = [
+    0x34d2_fe82_dacc_aea6,
+    0xe273_6f03_63fb_f551,
+    0xa129_239e_928d_1f73,
+    0xace7_d4e9_12c7_8fdd,
+];
+
+#[test]
+fn hash_separates_lengths_and_seeds() {
+    // Zero padding must not make "a" and "a\0" collide, nor 8- and 16-byte zero runs.
+    let pairs: &[(&[u8], &[u8])] = &[
+        (b"a", b"a\0"),
+        (b"", b"\0"),
+        (&[0; 8], &[0; 16]),
+        (b"abcdefgh", b"abcdefgh\0"),
+    ];
+    for (a, b) in pairs {
+        assert_ne!(hash(1, a), hash(1, b), "{a:?} vs {b:?}");
+    }
+    assert_ne!(hash(1, b"x"), hash(2, b"x"));
+}
+
+#[test]
+fn empty_map() {
+    let layout = build(&[]).expect("empty is fine");
+    assert!(layout.disps.is_empty() && layout.slots.is_empty());
+    let map: PhfMap<u32> = PhfMap::EMPTY;
+    assert!(map.is_empty());
+    assert_eq!(map.get(""), None);
+    assert_eq!(map.get("anything"), None);
+}
+
+#[test]
+fn present_and_absent_keys() {
+    for n in [1usize, 2, 3, 10, 100, 10_000] {
+        let keys = generated_keys(n);
+        let map = leak_map(&keys);
+        assert_eq!(map.len(), n);
+        let mut perm = map.values.to_vec();
+        perm.sort_unstable();
+        assert_eq!(perm, (0..n).collect::<Vec<_>>(), "slots are a permutation");
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(map.get(k), Some(&i), "n={n} key {k}");
+        }
+        for absent in [
+            "",
+            "host-0.svc0.example.co",
+            "host-0.svc0.example.comm",
+            "Host-0.svc0.example.com",
+            "x",
+        ] {
+            if !keys.contains(&absent) {
+                assert_eq!(map.get(absent), None, "n={n} absent {absent}");
+            }
+        }
+        for i in n..n + 50 {
+            assert_eq!(map.get(&format!("host-{i}.svc{}.example.com", i % 7)), None);
+        }
+    }
+}
+
+#[test]
+fn small_handwritten_set() {
+    let keys = ["a", "", "b", "api.example.com", "a\0"];
+    let map = leak_map(&keys);
+    for (i, k) in keys.iter().enumerate() {
+        assert_eq!(map.get(k), Some(&i));
+    }
+    assert_eq!(map.get("c"), None);
+}
+
+#[test]
+fn layout_is_deterministic() {
+    let keys = generated_keys(1000);
+    let a = build(&keys).expect("distinct");
+    let b = build(&keys).expect("distinct");
+    assert_eq!(a, b);
+    assert_eq!(
+        a.seed, START_SEED,
+        "the first seed works for ordinary input"
+    );
+}
+
+#[test]
+fn duplicate_keys_fail() {
+    let err = build(&["a", "b", "a"]).expect_err("duplicate");
+    assert_eq!(
+        err,
+        PhfError::DuplicateKey {
+            key: "a".into(),
+            first: 0,
+            second: 2
+        }
+    );
+}
+
+#[test]
+fn malformed_table_does_not_panic() {
+    // Values shorter than keys (a generator bug) must give None, never a panic.
+    let map = PhfMap::<u8> {
+        seed: START_SEED,
+        disps: &[0],
+        keys: &["a"],
+        values: &[],
+    };
+    assert_eq!(map.get("a"), None);
+}
