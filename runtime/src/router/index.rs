@@ -1,0 +1,185 @@
+//! Start-up indexes over a rank list, so that long lists of prefix routes are not scanned
+//! one by one.
+//!
+//! A [`RankIndex`] splits an ascending rank list into the sub-routes without a literal path
+//! prefix (scanned as before) and a radix tree over the literal prefixes. Walking the tree
+//! with the request path visits exactly the nodes whose prefix starts the path; each node
+//! holds the ascending ranks of the sub-routes with that prefix. The caller scans every
+//! list it is given and keeps the lowest matching rank, so the result is the same as a scan
+//! of the whole list.
+
+use super::{PathMatch, SubRoute};
+
+/// Lists with fewer prefix sub-routes than this are scanned linearly: a short scan beats
+/// walking a tree.
+const MIN_INDEXED: usize = 16;
+
+/// One rank list, as [`super::Router::find`] reads it.
+#[derive(Debug)]
+pub(super) enum RankIndex {
+    /// Scan the list as written.
+    Scan(&'static [u32]),
+    /// Ranks of sub-routes without a literal prefix, plus a tree over the literal prefixes.
+    Tree {
+        /// Ascending ranks that are always candidates (`Any` and regex paths).
+        unindexed: Box<[u32]>,
+        /// Prefix sub-routes by prefix.
+        tree: PrefixTree,
+    },
+}
+
+impl RankIndex {
+    /// Indexes `list` (ascending ranks into `subs`, all in range) when it is long enough.
+    pub(super) fn new(list: &'static [u32], subs: &'static [SubRoute]) -> RankIndex {
+        let prefix_of = |r: u32| match subs.get(r as usize).map(|s| s.paths) {
+            Some(PathMatch::Prefix(p)) => Some(p),
+            _ => None,
+        };
+        let n_prefix = list.iter().filter(|&&r| prefix_of(r).is_some()).count();
+        if n_prefix < MIN_INDEXED {
+            return RankIndex::Scan(list);
+        }
+        let mut unindexed = Vec::new();
+        let mut tree = PrefixTree::default();
+        for &rank in list {
+            match prefix_of(rank) {
+                Some(prefixes) => {
+                    for p in prefixes {
+                        tree.insert(p.as_bytes(), rank);
+                    }
+                }
+                None => unindexed.push(rank),
+            }
+        }
+        RankIndex::Tree {
+            unindexed: unindexed.into_boxed_slice(),
+            tree,
+        }
+    }
+
+    /// Calls `f` with ascending rank lists that together hold every rank of this list that
+    /// can match `path` (and maybe others). A rank may be given more than once.
+    #[inline]
+    pub(super) fn for_each_candidate(&self, path: &str, f: &mut impl FnMut(&[u32])) {
+        match self {
+            RankIndex::Scan(list) => f(list),
+            RankIndex::Tree { unindexed, tree } => {
+                if !unindexed.is_empty() {
+                    f(unindexed);
+                }
+                tree.walk(path.as_bytes(), f);
+            }
+        }
+    }
+}
+
+/// A radix tree over byte strings; node 0 is the root (the empty prefix).
+#[derive(Debug)]
+pub(super) struct PrefixTree {
+    nodes: Vec<Node>,
+}
+
+#[derive(Debug, Default)]
+struct Node {
+    /// The bytes on the edge from the parent (empty for the root).
+    label: Box<[u8]>,
+    /// First byte of each child's label, sorted; parallel to `children`.
+    first: Vec<u8>,
+    /// Child node indices.
+    children: Vec<u32>,
+    /// Ascending ranks whose prefix ends exactly here.
+    ranks: Vec<u32>,
+}
+
+impl Default for PrefixTree {
+    fn default() -> Self {
+        PrefixTree {
+            nodes: vec![Node::default()],
+        }
+    }
+}
+
+impl PrefixTree {
+    /// Adds `rank` under `key`. Ranks must be inserted in ascending order.
+    fn insert(&mut self, mut key: &[u8], rank: u32) {
+        let mut n = 0usize;
+        loop {
+            let Some(&b) = key.first() else {
+                let ranks = &mut self.nodes[n].ranks;
+                if ranks.last() != Some(&rank) {
+                    ranks.push(rank);
+                }
+                return;
+            };
+            let new_index = self.nodes.len() as u32;
+            match self.nodes[n].first.binary_search(&b) {
+                Err(pos) => {
+                    self.nodes.push(Node {
+                        label: key.into(),
+                        ranks: vec![rank],
+                        ..Node::default()
+                    });
+                    let node = &mut self.nodes[n];
+                    node.first.insert(pos, b);
+                    node.children.insert(pos, new_index);
+                    return;
+                }
+                Ok(pos) => {
+                    let c = self.nodes[n].children[pos] as usize;
+                    let label = &self.nodes[c].label;
+                    let common = label.iter().zip(key).take_while(|(a, b)| a == b).count();
+                    if common < label.len() {
+                        // Split the edge: n -> mid (label[..common]) -> c (label[common..]).
+                        let head: Box<[u8]> = label[..common].into();
+                        let tail: Box<[u8]> = label[common..].into();
+                        let tail_first = tail[0];
+                        self.nodes[c].label = tail;
+                        self.nodes.push(Node {
+                            label: head,
+                            first: vec![tail_first],
+                            children: vec![c as u32],
+                            ranks: Vec::new(),
+                        });
+                        self.nodes[n].children[pos] = new_index;
+                        n = new_index as usize;
+                    } else {
+                        n = c;
+                    }
+                    key = &key[common..];
+                }
+            }
+        }
+    }
+
+    /// Calls `f` with the ranks of every node whose prefix starts `path`, shortest first.
+    #[inline]
+    fn walk(&self, mut path: &[u8], f: &mut impl FnMut(&[u32])) {
+        let mut node = match self.nodes.first() {
+            Some(root) => root,
+            None => return,
+        };
+        loop {
+            if !node.ranks.is_empty() {
+                f(&node.ranks);
+            }
+            let Some(&b) = path.first() else { return };
+            let Ok(pos) = node.first.binary_search(&b) else {
+                return;
+            };
+            let Some(child) = node
+                .children
+                .get(pos)
+                .and_then(|&c| self.nodes.get(c as usize))
+            else {
+                return;
+            };
+            match path.strip_prefix(&*child.label) {
+                Some(rest) => {
+                    path = rest;
+                    node = child;
+                }
+                None => return,
+            }
+        }
+    }
+}
