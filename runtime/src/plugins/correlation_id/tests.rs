@@ -45,7 +45,10 @@ fn run_access(p: &CorrelationId, headers: &[(&str, &str)]) -> (Option<String>, V
 fn access_keeps_a_non_empty_request_id() {
     let p = plugin(Generator::Uuid, false);
     // Header names match case-insensitively; the first value is the id.
-    let (id, sent) = run_access(&p, &[("kong-request-id", "abc"), ("Kong-Request-Id", "def")]);
+    let (id, sent) = run_access(
+        &p,
+        &[("kong-request-id", "abc"), ("Kong-Request-Id", "def")],
+    );
     assert_eq!(id.as_deref(), Some("abc"));
     assert_eq!(sent, ["abc", "def"], "request left untouched");
 }
@@ -98,7 +101,11 @@ fn tracker_generator_format() {
     assert!(parts[3].parse::<u64>().is_ok_and(|n| n >= 1));
     assert_eq!(parts[4], "1");
     assert_eq!(parts[5], "1700000000.005");
-    assert_ne!(tracker_id(&cx, at), id, "unique even within one millisecond");
+    assert_ne!(
+        tracker_id(&cx, at),
+        id,
+        "unique even within one millisecond"
+    );
     let p = plugin(Generator::Tracker, false);
     assert!(p.generate(&cx).starts_with("0.0.0.0-8000-"));
 }
@@ -112,8 +119,15 @@ fn header_filter_echoes_only_when_configured() {
         let _ = ready(p.access(&mut cx, &mut req));
         let mut resp = response::exit_json(200, "ok");
         p.header_filter(&mut cx, &mut resp);
-        let got = resp.headers().get("kong-request-id").map(|v| v.to_str().expect("ascii"));
-        assert_eq!(got, echo.then_some("from-client"), "echo_downstream = {echo}");
+        let got = resp
+            .headers()
+            .get("kong-request-id")
+            .map(|v| v.to_str().expect("ascii"));
+        assert_eq!(
+            got,
+            echo.then_some("from-client"),
+            "echo_downstream = {echo}"
+        );
     }
 }
 
