@@ -241,9 +241,21 @@ impl Router {
             header_names.push(names.into_boxed_slice());
         }
         let n = tables.sub_routes.len();
+        let keys: Vec<Option<Vec<Box<[u8]>>>> = tables
+            .sub_routes
+            .iter()
+            .map(|sub| match sub.paths {
+                PathMatch::Any => None,
+                PathMatch::Prefix(list) => Some(list.iter().map(|p| p.as_bytes().into()).collect()),
+                PathMatch::Regex(list) => list
+                    .iter()
+                    .map(|&i| literal_prefix(tables.regexes.get(i as usize)?))
+                    .collect(),
+            })
+            .collect();
         let check = |list: &'static [u32]| match list.iter().find(|&&r| r as usize >= n) {
             Some(r) => Err(StartupError(format!("router: rank {r} out of range ({n})"))),
-            None => Ok(RankIndex::new(list, tables.sub_routes)),
+            None => Ok(RankIndex::new(list, &keys)),
         };
         let host_lists = tables
             .exact_hosts
@@ -370,6 +382,18 @@ fn host_matches(h: &HostMatch, req: &RouteRequest<'_>) -> bool {
         HostMatch::Prefix { prefix, port } => (req.host.starts_with(prefix), port),
     };
     ok && port.is_none_or(|p| p == req.port)
+}
+
+/// The bytes every match of path regex `src` (anchored at the start) begins with; `None`
+/// when the pattern does not parse or has no finite set of prefixes.
+fn literal_prefix(src: &str) -> Option<Box<[u8]>> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let hir = regex_syntax::ParserBuilder::new()
+        .build()
+        .parse(&format!("^(?:{src})"))
+        .ok()?;
+    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+    seq.longest_common_prefix().map(Into::into)
 }
 
 /// Calls `f` with the ASCII-lower-cased `value`, on the stack when it is short.

@@ -2,13 +2,13 @@
 //! one by one.
 //!
 //! A [`RankIndex`] splits an ascending rank list into the sub-routes without a literal path
-//! prefix (scanned as before) and a radix tree over the literal prefixes. Walking the tree
+//! prefix (scanned as before) and a radix tree over the literal prefixes: the prefixes of
+//! `PathMatch::Prefix` sub-routes, and for regex paths the literal prefix every match of
+//! the regex starts with (`/users/(\d+)` → `/users/`), found by `regex-syntax`. Walking the tree
 //! with the request path visits exactly the nodes whose prefix starts the path; each node
 //! holds the ascending ranks of the sub-routes with that prefix. The caller scans every
 //! list it is given and keeps the lowest matching rank, so the result is the same as a scan
 //! of the whole list.
-
-use super::{PathMatch, SubRoute};
 
 /// Lists with fewer prefix sub-routes than this are scanned linearly: a short scan beats
 /// walking a tree.
@@ -21,31 +21,30 @@ pub(super) enum RankIndex {
     Scan(&'static [u32]),
     /// Ranks of sub-routes without a literal prefix, plus a tree over the literal prefixes.
     Tree {
-        /// Ascending ranks that are always candidates (`Any` and regex paths).
+        /// Ascending ranks that are always candidates (no literal prefix known).
         unindexed: Box<[u32]>,
-        /// Prefix sub-routes by prefix.
+        /// Keyed sub-routes by prefix.
         tree: PrefixTree,
     },
 }
 
 impl RankIndex {
-    /// Indexes `list` (ascending ranks into `subs`, all in range) when it is long enough.
-    pub(super) fn new(list: &'static [u32], subs: &'static [SubRoute]) -> RankIndex {
-        let prefix_of = |r: u32| match subs.get(r as usize).map(|s| s.paths) {
-            Some(PathMatch::Prefix(p)) => Some(p),
-            _ => None,
-        };
-        let n_prefix = list.iter().filter(|&&r| prefix_of(r).is_some()).count();
-        if n_prefix < MIN_INDEXED {
+    /// Indexes `list` (ascending ranks, all in range of `keys`) when it is long enough.
+    /// `keys[rank]` holds the literal prefixes every path matching sub-route `rank` starts
+    /// with (one per path of the sub-route), or `None` when there is no such prefix.
+    pub(super) fn new(list: &'static [u32], keys: &[Option<Vec<Box<[u8]>>>]) -> RankIndex {
+        let keys_of = |r: u32| keys.get(r as usize).and_then(Option::as_ref);
+        let n_keyed = list.iter().filter(|&&r| keys_of(r).is_some()).count();
+        if n_keyed < MIN_INDEXED {
             return RankIndex::Scan(list);
         }
         let mut unindexed = Vec::new();
         let mut tree = PrefixTree::default();
         for &rank in list {
-            match prefix_of(rank) {
+            match keys_of(rank) {
                 Some(prefixes) => {
                     for p in prefixes {
-                        tree.insert(p.as_bytes(), rank);
+                        tree.insert(p, rank);
                     }
                 }
                 None => unindexed.push(rank),

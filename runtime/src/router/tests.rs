@@ -780,3 +780,21 @@ fn no_allocation_without_captures() {
 }
 
 mod reference;
+
+#[test]
+fn regex_literal_prefixes() {
+    let cases: &[(&str, Option<&str>)] = &[
+        (r"/users/(?P<id>\d+)", Some("/users/")),
+        (r"/v1|/v2", Some("/v")),
+        (r"(?i)/ab", Some("/")),
+        (r"/a?b", Some("/")),
+        (r"/x\d", Some("/x")),
+        (r"[a-z]+/x", None), // class too large: no finite prefix set
+        (r".*", None),
+        (r"(", None),
+    ];
+    for (src, want) in cases {
+        let got = literal_prefix(src);
+        assert_eq!(got.as_deref(), want.map(str::as_bytes), "regex {src:?}");
+    }
+}
