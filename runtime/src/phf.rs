@@ -78,11 +78,34 @@ pub fn hash(seed: u64, key: &[u8]) -> u64 {
         word.copy_from_slice(chunk);
         h = mum(h ^ u64::from_le_bytes(word), K1);
     }
-    let rest = chunks.remainder();
-    let mut word = [0u8; 8];
-    word[..rest.len()].copy_from_slice(rest);
-    h = mum(h ^ u64::from_le_bytes(word), K1 ^ key.len() as u64);
+    h = mum(h ^ tail_word(chunks.remainder()), K1 ^ key.len() as u64);
     mum(h, K0)
+}
+
+/// The 0–7 bytes `rest` as a zero-padded little-endian word, read with at most two
+/// overlapping loads instead of a variable-length copy (which costs more than the hash).
+#[inline(always)]
+fn tail_word(rest: &[u8]) -> u64 {
+    let n = rest.len();
+    match rest {
+        [] => 0,
+        [a, ..] if n < 4 => {
+            // n = 1, 2, 3: bytes 0, n/2 and n-1 cover every byte (overlaps OR the same bits).
+            let mid = rest.get(n / 2).copied().unwrap_or(0);
+            let last = rest.get(n - 1).copied().unwrap_or(0);
+            u64::from(*a) | u64::from(mid) << (8 * (n / 2)) | u64::from(last) << (8 * (n - 1))
+        }
+        [a, b, c, d, ..] => {
+            // n = 4..=7: the first four bytes, and the last four shifted past the overlap.
+            let lo = u32::from_le_bytes([*a, *b, *c, *d]) as u64;
+            let hi = match rest.get(n - 4..) {
+                Some(&[e, f, g, h]) => u32::from_le_bytes([e, f, g, h]) as u64,
+                _ => 0,
+            };
+            lo | (hi >> (8 * (8 - n))) << 32
+        }
+        _ => 0,
+    }
 }
 
 /// The slot a displacement sends a hash to.

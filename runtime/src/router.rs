@@ -169,6 +169,9 @@ struct PathRegex {
     /// False when the pattern has no groups: then no captures are reported (Kong sets
     /// `uri_captures` only when there is at least one group) and matching never allocates.
     has_groups: bool,
+    /// Bytes every match starts with ([`literal_prefix`]): checked before running the regex
+    /// and used as the sub-route's key in the prefix index. `None`: no finite prefix set.
+    prefix: Option<Box<[u8]>>,
 }
 
 /// Compiled tables: [`RouterTables`] plus the regexes and indexes built at start-up.
@@ -214,7 +217,12 @@ impl Router {
                             ))
                         })?;
                         let has_groups = re.captures_len() > 1;
-                        path_regexes[i as usize] = Some(PathRegex { re, has_groups });
+                        let prefix = literal_prefix(src);
+                        path_regexes[i as usize] = Some(PathRegex {
+                            re,
+                            has_groups,
+                            prefix,
+                        });
                     }
                 }
             }
@@ -249,7 +257,7 @@ impl Router {
                 PathMatch::Prefix(list) => Some(list.iter().map(|p| p.as_bytes().into()).collect()),
                 PathMatch::Regex(list) => list
                     .iter()
-                    .map(|&i| literal_prefix(tables.regexes.get(i as usize)?))
+                    .map(|&i| path_regexes.get(i as usize)?.as_ref()?.prefix.clone())
                     .collect(),
             })
             .collect();
@@ -340,6 +348,11 @@ impl Router {
 
     fn match_path_regex(&self, i: u32, path: &str) -> Option<(Option<usize>, Captures)> {
         let compiled = self.path_regexes.get(i as usize)?.as_ref()?;
+        if let Some(prefix) = &compiled.prefix {
+            if !path.as_bytes().starts_with(prefix) {
+                return None;
+            }
+        }
         if !compiled.has_groups {
             let m = compiled.re.find(path)?;
             return Some((Some(m.len()), Vec::new()));

@@ -140,3 +140,17 @@ fn malformed_table_does_not_panic() {
     };
     assert_eq!(map.get("a"), None);
 }
+
+#[test]
+fn tail_word_is_zero_padded_little_endian() {
+    let bytes = [0x11u8, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77];
+    for n in 0..=7 {
+        let mut padded = [0u8; 8];
+        padded[..n].copy_from_slice(&bytes[..n]);
+        assert_eq!(
+            tail_word(&bytes[..n]),
+            u64::from_le_bytes(padded),
+            "n = {n}"
+        );
+    }
+}
