@@ -61,25 +61,39 @@ const fn fastrange(x: u64, n: usize) -> usize {
     (((x as u128) * (n as u128)) >> 64) as usize
 }
 
-/// The string hash used by [`PhfMap`]: a wyhash-style mix over 8-byte little-endian chunks.
+/// The string hash used by [`PhfMap`]: a wyhash-style mix over 16-byte little-endian chunks.
 ///
 /// Specification (so the compiler and the runtime can never disagree): `h = seed ^ K0`;
-/// for each full 8-byte chunk `w` (little-endian) `h = mum(h ^ w, K1)`; the remaining
-/// 0–7 bytes are zero-padded to one more word `w` and `h = mum(h ^ w, K1 ^ len)`; the
-/// result is `mum(h, K0)`. `mum(a, b)` is the 128-bit product folded by XOR of its halves.
-/// Stable across versions and platforms: changing it is a breaking change of every
-/// generated table.
+/// for each full 16-byte chunk, read as little-endian words `a`, `b`:
+/// `h = mum(a ^ K1, b ^ h)`; the remaining 0–15 bytes give `a` (their first up to 8 bytes)
+/// and `b` (the bytes after those), each zero-padded little-endian; the result is
+/// `mum(a ^ K1, b ^ h ^ len)`. `mum(x, y)` is the 128-bit product folded by XOR of its
+/// halves; `K0`, `K1` are wyhash's first two constants. Stable across versions and
+/// platforms: changing it is a breaking change of every generated table.
 #[inline]
 pub fn hash(seed: u64, key: &[u8]) -> u64 {
     let mut h = seed ^ K0;
-    let mut chunks = key.chunks_exact(8);
+    let mut chunks = key.chunks_exact(16);
     for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        h = mum(h ^ u64::from_le_bytes(word), K1);
+        let (a, b) = chunk.split_at(8);
+        h = mum(word(a) ^ K1, word(b) ^ h);
     }
-    h = mum(h ^ tail_word(chunks.remainder()), K1 ^ key.len() as u64);
-    mum(h, K0)
+    let rest = chunks.remainder();
+    let (a, b) = if rest.len() > 8 {
+        let (a, b) = rest.split_at(8);
+        (word(a), tail_word(b))
+    } else {
+        (tail_word(rest), 0)
+    };
+    mum(a ^ K1, b ^ h ^ key.len() as u64)
+}
+
+/// Eight bytes as a little-endian word.
+#[inline(always)]
+fn word(bytes: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(bytes);
+    u64::from_le_bytes(w)
 }
 
 /// The 0–7 bytes `rest` as a zero-padded little-endian word, read with at most two
@@ -102,7 +116,7 @@ fn tail_word(rest: &[u8]) -> u64 {
                 Some(&[e, f, g, h]) => u32::from_le_bytes([e, f, g, h]) as u64,
                 _ => 0,
             };
-            lo | (hi >> (8 * (8 - n))) << 32
+            lo | (hi >> (8 * 8usize.saturating_sub(n))) << 32
         }
         _ => 0,
     }
