@@ -162,9 +162,13 @@ impl PrefixTree {
                 f(&node.ranks);
             }
             let Some(&b) = path.first() else { return };
-            let Ok(pos) = node.first.binary_search(&b) else {
-                return;
+            // Fan-out is small except near the root: scan short lists, bisect long ones.
+            let found = if node.first.len() <= 16 {
+                node.first.iter().position(|&x| x == b)
+            } else {
+                node.first.binary_search(&b).ok()
             };
+            let Some(pos) = found else { return };
             let Some(child) = node
                 .children
                 .get(pos)
@@ -172,13 +176,14 @@ impl PrefixTree {
             else {
                 return;
             };
-            match path.strip_prefix(&*child.label) {
-                Some(rest) => {
-                    path = rest;
-                    node = child;
-                }
-                None => return,
+            // The first byte matched already; single-byte labels (common under a wide fan-out)
+            // need no further compare.
+            let len = child.label.len();
+            if len > 1 && path.get(1..len) != child.label.get(1..) {
+                return;
             }
+            path = path.get(len..).unwrap_or_default();
+            node = child;
         }
     }
 }
