@@ -1,1 +1,15 @@
 //! Bundled plugins, one module each.
+//!
+//! Each plugin is a concrete type implementing [`crate::Plugin`], with a `Config` struct of
+//! `&'static` data that the compiler writes as a literal and a `new(config)` constructor
+//! that does the start-up work (parsing header names, pre-rendering bodies) and refuses a
+//! config Kong's schema would refuse.
+
+pub mod correlation_id;
+pub mod request_termination;
+
+pub use correlation_id::CorrelationId;
+pub use request_termination::RequestTermination;
+
+#[cfg(test)]
+pub(crate) mod test_support;

@@ -5,18 +5,83 @@
 //! (without port) to the ascending ranks that name it, and the ascending ranks of sub-routes
 //! that can match other hosts (wildcard hosts or no hosts). Matching merges the two rank lists
 //! and returns the first sub-route whose every field matches.
+//!
+//! [`Router::new`] compiles the regexes and, for long rank lists, builds a prefix tree over
+//! the literal path prefixes, so a request only looks at the prefix sub-routes whose prefix
+//! starts its path. The answer is always the lowest matching rank, exactly as a linear scan
+//! of the merged lists would give (a test checks this against a brute-force reference).
+//!
+//! ```
+//! use kiln_runtime::phf::PhfMap;
+//! use kiln_runtime::router::*;
+//!
+//! static SUB_ROUTES: [SubRoute; 2] = [
+//!     SubRoute {
+//!         route: 0,
+//!         hosts: &[],
+//!         methods: &[],
+//!         headers: &[],
+//!         paths: PathMatch::Regex(&[0]),
+//!     },
+//!     SubRoute {
+//!         route: 1,
+//!         hosts: &[],
+//!         methods: &["GET"],
+//!         headers: &[],
+//!         paths: PathMatch::Prefix(&["/api"]),
+//!     },
+//! ];
+//! static TABLES: RouterTables = RouterTables {
+//!     sub_routes: &SUB_ROUTES,
+//!     exact_hosts: PhfMap::EMPTY,
+//!     other: &[0, 1],
+//!     regexes: &[r"/users/(?P<id>\d+)"],
+//! };
+//!
+//! let router = Router::new(&TABLES).expect("regexes compile");
+//! let headers = http::HeaderMap::new();
+//! let req = RouteRequest { method: "GET", host: "x", port: 80, path: "/api/v1", headers: &headers };
+//! let m = router.find(&req).expect("matches");
+//! assert_eq!((m.route, m.matched_len), (1, Some(4)));
+//!
+//! let req = RouteRequest { path: "/users/42/x", ..req };
+//! let m = router.find(&req).expect("matches");
+//! assert_eq!(m.route, 0);
+//! assert_eq!(m.captures[1], (Some("id".to_owned()), Some("42".to_owned())));
+//! ```
 
-use crate::phf::PhfMap;
+use http::HeaderName;
+
+use crate::{ctx::MatchInfo, phf::PhfMap, StartupError};
+
+mod index;
+
+use index::RankIndex;
 
 /// A host condition. Hosts compare case-sensitively, as Kong does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HostMatch {
-    /// `a.b` (or `a.b:8080`).
-    Exact { host: &'static str, port: Option<u16> },
+    /// `a.b` (or `a.b:8080`): the request host equals `host`.
+    Exact {
+        /// The host, without port.
+        host: &'static str,
+        /// When set, the request port must equal it.
+        port: Option<u16>,
+    },
     /// `*.b.c`: host ends with `suffix` (which is `.b.c`).
-    Suffix { suffix: &'static str, port: Option<u16> },
+    Suffix {
+        /// The configured host without its leading `*`.
+        suffix: &'static str,
+        /// When set, the request port must equal it.
+        port: Option<u16>,
+    },
     /// `a.*`: host starts with `prefix` (which is `a.`).
-    Prefix { prefix: &'static str, port: Option<u16> },
+    Prefix {
+        /// The configured host without its trailing `*`.
+        prefix: &'static str,
+        /// When set, the request port must equal it.
+        port: Option<u16>,
+    },
 }
 
 /// One value of a header condition.
@@ -25,14 +90,16 @@ pub enum HeaderValueMatch {
     /// Lower-cased literal compared with the lower-cased request value.
     Exact(&'static str),
     /// Index into [`RouterTables::regexes`] (from a `~*` value; pattern already lower-cased).
+    /// Searched anywhere in the lower-cased value: Kong does not anchor header regexes.
     Regex(u32),
 }
 
 /// A header condition: any request value of `name` matches any of `values`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HeaderMatch {
-    /// Lower-cased header name.
+    /// Lower-cased header name (`_` is read as `-`, as Kong does).
     pub name: &'static str,
+    /// At least one must match one of the request's values for `name`.
     pub values: &'static [HeaderValueMatch],
 }
 
@@ -52,58 +119,307 @@ pub enum PathMatch {
 pub struct SubRoute {
     /// Index of the route in [`crate::Gateway::routes`].
     pub route: u32,
-    /// Empty: any host.
+    /// Any may match. Empty: any host.
     pub hosts: &'static [HostMatch],
-    /// Empty: any method.
+    /// Exact, case-sensitive method names; any may match. Empty: any method.
     pub methods: &'static [&'static str],
     /// All must match.
     pub headers: &'static [HeaderMatch],
+    /// The path condition.
     pub paths: PathMatch,
 }
 
 /// Everything the compiler decided about routing, as static data.
 #[derive(Debug)]
 pub struct RouterTables {
-    /// In priority order.
+    /// In priority order: index = rank, rank 0 is tried first.
     pub sub_routes: &'static [SubRoute],
     /// Exact host → ascending ranks of sub-routes with that exact host.
     pub exact_hosts: PhfMap<&'static [u32]>,
     /// Ascending ranks of sub-routes that match without an exact host hit.
     pub other: &'static [u32],
     /// Regex sources (as written after `~` / `~*`, lower-cased for header values); compiled
-    /// at start-up, anchored at the start.
+    /// at start-up. Path regexes are anchored at the start (`^(?:…)`), header regexes are
+    /// not (Kong: `lower(http.headers.x) ~ "re"`).
     pub regexes: &'static [&'static str],
 }
 
 /// What the router looks at. `path` is already normalized (see [`crate::path::normalize`]).
 #[derive(Debug, Clone, Copy)]
 pub struct RouteRequest<'a> {
+    /// Request method, as sent.
     pub method: &'a str,
     /// Host part of the `Host` header (or the URI authority), split as Kong does.
     pub host: &'a str,
     /// Port from the `Host` header, else the listener port.
     pub port: u16,
+    /// The normalized path, without query.
     pub path: &'a str,
+    /// The request headers.
     pub headers: &'a http::HeaderMap,
 }
 
-/// Compiled tables: [`RouterTables`] plus the regexes built at start-up.
+/// [`MatchInfo::captures`].
+type Captures = Vec<(Option<String>, Option<String>)>;
+
+/// A compiled path regex.
+#[derive(Debug)]
+struct PathRegex {
+    re: regex::Regex,
+    /// False when the pattern has no groups: then no captures are reported (Kong sets
+    /// `uri_captures` only when there is at least one group) and matching never allocates.
+    has_groups: bool,
+    /// Bytes every match starts with ([`literal_prefix`]): checked before running the regex
+    /// and used as the sub-route's key in the prefix index. `None`: no finite prefix set.
+    prefix: Option<Box<[u8]>>,
+}
+
+/// Compiled tables: [`RouterTables`] plus the regexes and indexes built at start-up.
 #[derive(Debug)]
 pub struct Router {
+    /// The static tables this router was built from.
     pub tables: &'static RouterTables,
-    // (filled in by the implementation: compiled regexes)
+    /// By regex index: `Some` when some sub-route uses it as a path regex.
+    path_regexes: Vec<Option<PathRegex>>,
+    /// By regex index: `Some` when some sub-route uses it as a header value regex.
+    header_regexes: Vec<Option<regex::bytes::Regex>>,
+    /// By rank: parsed header names of the sub-route's header conditions.
+    header_names: Vec<Box<[HeaderName]>>,
+    /// By [`PhfMap`] slot of `exact_hosts`: that host's rank list, maybe indexed.
+    host_lists: Vec<RankIndex>,
+    /// `tables.other`, maybe indexed.
+    other: RankIndex,
 }
 
 impl Router {
-    /// Compiles the regexes. Fails only if a regex the compiler accepted does not build.
-    pub fn new(tables: &'static RouterTables) -> Result<Router, crate::StartupError> {
-        let _ = tables;
-        unimplemented!("router")
+    /// Compiles the regexes and builds the prefix indexes. Fails only on something the
+    /// compiler should have refused: a regex that does not build, a bad header name, or a
+    /// rank or regex index out of range.
+    pub fn new(tables: &'static RouterTables) -> Result<Router, StartupError> {
+        let n_regex = tables.regexes.len();
+        let mut path_regexes: Vec<Option<PathRegex>> = (0..n_regex).map(|_| None).collect();
+        let mut header_regexes: Vec<Option<regex::bytes::Regex>> =
+            (0..n_regex).map(|_| None).collect();
+        let mut header_names = Vec::with_capacity(tables.sub_routes.len());
+        let source = |i: u32| {
+            tables.regexes.get(i as usize).copied().ok_or_else(|| {
+                StartupError(format!("router: regex index {i} out of range ({n_regex})"))
+            })
+        };
+        for sub in tables.sub_routes {
+            if let PathMatch::Regex(list) = sub.paths {
+                for &i in list {
+                    let src = source(i)?;
+                    if path_regexes[i as usize].is_none() {
+                        let re = regex::Regex::new(&format!("^(?:{src})")).map_err(|e| {
+                            StartupError(format!(
+                                "router: path regex {src:?} does not compile: {e}"
+                            ))
+                        })?;
+                        let has_groups = re.captures_len() > 1;
+                        let prefix = literal_prefix(src);
+                        path_regexes[i as usize] = Some(PathRegex {
+                            re,
+                            has_groups,
+                            prefix,
+                        });
+                    }
+                }
+            }
+            let mut names = Vec::with_capacity(sub.headers.len());
+            for h in sub.headers {
+                let name = h.name.replace('_', "-").to_ascii_lowercase();
+                names.push(HeaderName::from_bytes(name.as_bytes()).map_err(|e| {
+                    StartupError(format!("router: bad header name {:?}: {e}", h.name))
+                })?);
+                for v in h.values {
+                    if let HeaderValueMatch::Regex(i) = *v {
+                        let src = source(i)?;
+                        if header_regexes[i as usize].is_none() {
+                            let re = regex::bytes::Regex::new(src).map_err(|e| {
+                                StartupError(format!(
+                                    "router: header regex {src:?} does not compile: {e}"
+                                ))
+                            })?;
+                            header_regexes[i as usize] = Some(re);
+                        }
+                    }
+                }
+            }
+            header_names.push(names.into_boxed_slice());
+        }
+        let n = tables.sub_routes.len();
+        let keys: Vec<Option<Vec<Box<[u8]>>>> = tables
+            .sub_routes
+            .iter()
+            .map(|sub| match sub.paths {
+                PathMatch::Any => None,
+                PathMatch::Prefix(list) => Some(list.iter().map(|p| p.as_bytes().into()).collect()),
+                PathMatch::Regex(list) => list
+                    .iter()
+                    .map(|&i| path_regexes.get(i as usize)?.as_ref()?.prefix.clone())
+                    .collect(),
+            })
+            .collect();
+        let check = |list: &'static [u32]| match list.iter().find(|&&r| r as usize >= n) {
+            Some(r) => Err(StartupError(format!("router: rank {r} out of range ({n})"))),
+            None => Ok(RankIndex::new(list, &keys)),
+        };
+        let host_lists = tables
+            .exact_hosts
+            .values
+            .iter()
+            .map(|&list| check(list))
+            .collect::<Result<_, _>>()?;
+        let other = check(tables.other)?;
+        Ok(Router {
+            tables,
+            path_regexes,
+            header_regexes,
+            header_names,
+            host_lists,
+            other,
+        })
     }
 
-    /// The highest-priority sub-route whose every field matches.
-    pub fn find(&self, req: &RouteRequest<'_>) -> Option<crate::ctx::MatchInfo> {
-        let _ = req;
-        unimplemented!("router")
+    /// The highest-priority (lowest-rank) sub-route whose every field matches.
+    ///
+    /// Does not allocate unless the winning sub-route has a path regex with capture groups.
+    pub fn find(&self, req: &RouteRequest<'_>) -> Option<MatchInfo> {
+        let mut best: Option<(u32, MatchInfo)> = None;
+        if let Some(slot) = self.tables.exact_hosts.slot(req.host) {
+            if let Some(list) = self.host_lists.get(slot) {
+                list.for_each_candidate(req.path, &mut |ranks| self.scan(ranks, req, &mut best));
+            }
+        }
+        self.other
+            .for_each_candidate(req.path, &mut |ranks| self.scan(ranks, req, &mut best));
+        best.map(|(_, m)| m)
+    }
+
+    /// Tries `ranks` (ascending) in order, stopping at the first match or at a rank that
+    /// cannot beat `best`.
+    #[inline]
+    fn scan(&self, ranks: &[u32], req: &RouteRequest<'_>, best: &mut Option<(u32, MatchInfo)>) {
+        for &rank in ranks {
+            if best.as_ref().is_some_and(|(b, _)| rank >= *b) {
+                return;
+            }
+            if let Some(m) = self.match_rank(rank, req) {
+                *best = Some((rank, m));
+                return;
+            }
+        }
+    }
+
+    /// Whether sub-route `rank` matches, with its match details.
+    fn match_rank(&self, rank: u32, req: &RouteRequest<'_>) -> Option<MatchInfo> {
+        let sub = self.tables.sub_routes.get(rank as usize)?;
+        if !sub.methods.is_empty() && !sub.methods.contains(&req.method) {
+            return None;
+        }
+        if !sub.hosts.is_empty() && !sub.hosts.iter().any(|h| host_matches(h, req)) {
+            return None;
+        }
+        if !sub.headers.is_empty() {
+            let names = self.header_names.get(rank as usize)?;
+            for (cond, name) in sub.headers.iter().zip(names.iter()) {
+                if !self.header_matches(cond, name, req.headers) {
+                    return None;
+                }
+            }
+        }
+        let (matched_len, captures) = match sub.paths {
+            PathMatch::Any => (None, Vec::new()),
+            PathMatch::Prefix(list) => {
+                let p = list.iter().find(|p| req.path.starts_with(**p))?;
+                (Some(p.len()), Vec::new())
+            }
+            PathMatch::Regex(list) => list
+                .iter()
+                .find_map(|&i| self.match_path_regex(i, req.path))?,
+        };
+        Some(MatchInfo {
+            route: sub.route,
+            matched_len,
+            captures,
+        })
+    }
+
+    fn match_path_regex(&self, i: u32, path: &str) -> Option<(Option<usize>, Captures)> {
+        let compiled = self.path_regexes.get(i as usize)?.as_ref()?;
+        if let Some(prefix) = &compiled.prefix {
+            if !path.as_bytes().starts_with(prefix) {
+                return None;
+            }
+        }
+        if !compiled.has_groups {
+            let m = compiled.re.find(path)?;
+            return Some((Some(m.len()), Vec::new()));
+        }
+        let caps = compiled.re.captures(path)?;
+        let whole = caps.get(0)?.len();
+        let captures = compiled
+            .re
+            .capture_names()
+            .zip(caps.iter())
+            .map(|(name, m)| (name.map(str::to_owned), m.map(|m| m.as_str().to_owned())))
+            .collect();
+        Some((Some(whole), captures))
+    }
+
+    fn header_matches(
+        &self,
+        cond: &HeaderMatch,
+        name: &HeaderName,
+        headers: &http::HeaderMap,
+    ) -> bool {
+        headers.get_all(name).iter().any(|value| {
+            let value = value.as_bytes();
+            cond.values.iter().any(|v| match *v {
+                HeaderValueMatch::Exact(lit) => value.eq_ignore_ascii_case(lit.as_bytes()),
+                HeaderValueMatch::Regex(i) => match self.header_regexes.get(i as usize) {
+                    Some(Some(re)) => with_lowercase(value, |lower| re.is_match(lower)),
+                    _ => false,
+                },
+            })
+        })
     }
 }
+
+#[inline]
+fn host_matches(h: &HostMatch, req: &RouteRequest<'_>) -> bool {
+    let (ok, port) = match *h {
+        HostMatch::Exact { host, port } => (req.host == host, port),
+        HostMatch::Suffix { suffix, port } => (req.host.ends_with(suffix), port),
+        HostMatch::Prefix { prefix, port } => (req.host.starts_with(prefix), port),
+    };
+    ok && port.is_none_or(|p| p == req.port)
+}
+
+/// The bytes every match of path regex `src` (anchored at the start) begins with; `None`
+/// when the pattern does not parse or has no finite set of prefixes.
+fn literal_prefix(src: &str) -> Option<Box<[u8]>> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let hir = regex_syntax::ParserBuilder::new()
+        .build()
+        .parse(&format!("^(?:{src})"))
+        .ok()?;
+    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+    seq.longest_common_prefix().map(Into::into)
+}
+
+/// Calls `f` with the ASCII-lower-cased `value`, on the stack when it is short.
+fn with_lowercase<R>(value: &[u8], f: impl FnOnce(&[u8]) -> R) -> R {
+    let mut buf = [0u8; 256];
+    if let Some(dst) = buf.get_mut(..value.len()) {
+        dst.copy_from_slice(value);
+        dst.make_ascii_lowercase();
+        f(dst)
+    } else {
+        f(&value.to_ascii_lowercase())
+    }
+}
+
+#[cfg(test)]
+mod tests;
