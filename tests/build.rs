@@ -51,11 +51,19 @@ fn main() {
         write::write_if_changed(&path, compiled.gateway_rs.as_bytes()).expect("write fixture");
         let _ = writeln!(
             index,
-            "#[allow(dead_code, non_camel_case_types, non_snake_case, clippy::all)]\n\
-             pub mod {name} {{\n\
-             \x20   struct Option; struct Result; struct Box; struct Send;\n\
-             \x20   fn Ok() {{}} fn Err() {{}} fn Some() {{}} const None: () = ();\n\
-             \x20   include!(concat!(env!(\"OUT_DIR\"), \"/{name}.rs\"));\n\
+            "pub mod {name} {{\n\
+             \x20   #[allow(dead_code, non_camel_case_types, non_snake_case, non_upper_case_globals)]\n\
+             \x20   mod shadow {{\n\
+             \x20       pub struct Option; pub struct Result; pub struct Box; pub struct Send;\n\
+             \x20       pub fn Ok() {{}} pub fn Err() {{}} pub fn Some() {{}} pub const None: () = ();\n\
+             \x20   }}\n\
+             \x20   #[deny(warnings)]\n\
+             \x20   pub mod gateway {{\n\
+             \x20       #[allow(unused_imports)]\n\
+             \x20       use super::shadow::*;\n\
+             \x20       include!(concat!(env!(\"OUT_DIR\"), \"/{name}.rs\"));\n\
+             \x20   }}\n\
+             \x20   pub use gateway::Gateway;\n\
              }}"
         );
     }

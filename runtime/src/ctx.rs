@@ -9,6 +9,8 @@ use crate::gateway::RouteSpec;
 pub struct MatchInfo {
     /// Index of the matched route in [`crate::Gateway::routes`].
     pub route: u32,
+    /// Rank of the matched sub-route in the router tables (its place in the match order).
+    pub sub_route: u32,
     /// Length in bytes of the normalized path's matched part when the route matched on a
     /// path (literal prefix, or the regex's whole match); `None` for a route without paths.
     pub matched_len: Option<usize>,

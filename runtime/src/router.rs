@@ -341,6 +341,7 @@ impl Router {
         };
         Some(MatchInfo {
             route: sub.route,
+            sub_route: rank,
             matched_len,
             captures,
         })

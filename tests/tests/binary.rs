@@ -46,7 +46,7 @@ impl Drop for Proc {
 }
 
 /// Reads lines from `r` until one contains an address; returns it.
-fn wait_for_addr(r: impl std::io::Read, marker: &str) -> SocketAddr {
+fn wait_for_addr(r: impl std::io::Read + Send + 'static, marker: &str) -> SocketAddr {
     let mut lines = BufReader::new(r).lines();
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
@@ -114,7 +114,7 @@ fn start_gateway(echo: SocketAddr) -> Gateway {
     let deadline = Instant::now() + Duration::from_secs(30);
     while (proxy.is_none() || status.is_none()) && Instant::now() < deadline {
         let Some(Ok(line)) = lines.next() else { break };
-        for (marker, slot) in [("proxy on ", &mut proxy), ("status on ", &mut status)] {
+        for (marker, slot) in [(" on http://", &mut proxy), ("status on http://", &mut status)] {
             if let Some(rest) = line.split(marker).nth(1) {
                 let a = rest.split_whitespace().next().unwrap_or_default();
                 *slot = a.trim_end_matches([',', ';']).parse().ok();

@@ -136,8 +136,14 @@ pub fn render(
     };
     let listener_port = parsed.port_or_known_default().unwrap_or(80);
     let (host, port) = path::split_host(&host_header);
-    let raw_path = parsed.path();
-    let query = parsed.query();
+    // The path as written: the url crate would already resolve dot segments.
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let raw_target = after_scheme.find('/').map_or("/", |i| &after_scheme[i..]);
+    let raw_target = raw_target.split('#').next().unwrap_or("/");
+    let (raw_path, query) = match raw_target.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (raw_target, None),
+    };
 
     let mut out = String::new();
     let _ = writeln!(out, "request:  {method} {url}");
@@ -166,11 +172,7 @@ pub fn render(
         return Ok(out);
     };
     let route = &config.routes[m.route as usize];
-    let rank = plan
-        .sub_routes
-        .iter()
-        .position(|sr| sr.route.0 == m.route && sub_route_matches_paths(sr, &normalized, &m))
-        .unwrap_or(0);
+    let rank = m.sub_route as usize;
     let sr = &plan.sub_routes[rank];
     let _ = writeln!(
         out,
@@ -245,15 +247,6 @@ pub fn render(
     let _ = writeln!(out, "          X-Forwarded-Host: {}", host.to_ascii_lowercase());
     let _ = writeln!(out, "          X-Forwarded-Path: {raw_path}");
     Ok(out)
-}
-
-fn sub_route_matches_paths(sr: &crate::plan::SubRoute, path: &str, m: &kiln_runtime::ctx::MatchInfo) -> bool {
-    match (&sr.paths, m.matched_len) {
-        (SubPaths::Any, None) => true,
-        (SubPaths::Prefix(ps), Some(len)) => ps.iter().any(|p| p.len() == len && path.starts_with(p.as_str())),
-        (SubPaths::Regex(_), Some(_)) => true,
-        _ => false,
-    }
 }
 
 pub fn explain(file: &Path, method: &str, url: &str, headers: &[String]) -> Result<ExitCode> {

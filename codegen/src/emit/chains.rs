@@ -7,7 +7,7 @@ use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
 
 use crate::{
-    emit::{plugins, SourceInfo},
+    emit::{num, plugins, SourceInfo},
     ir::{self, PluginId, ServiceId},
     plan::Plan,
 };
@@ -53,8 +53,20 @@ pub fn emit_gateway_type(config: &ir::Config, plan: &Plan, source: &SourceInfo) 
         let ctor = plugins::plugin_ctor(&config.plugins[p.index()].config);
         quote!(#f: #ctor)
     });
-    let nservices = config.services.len();
-    let upstream_inits = (0..nservices).map(|i| quote!(rt::Upstream::new(&SERVICES[#i])?));
+    let nservices = num(config.services.len() as u64);
+    let upstream_inits = (0..config.services.len() as u64).map(|i| {
+        let i = num(i);
+        quote!(rt::Upstream::new(&SERVICES[#i])?)
+    });
+    // A gateway without services has no upstream pools (and no field to leave unread).
+    let (upstreams_field, upstreams_init) = if config.services.is_empty() {
+        (quote!(), quote!())
+    } else {
+        (
+            quote!(upstreams: [rt::Upstream; #nservices],),
+            quote!(upstreams: [#(#upstream_inits),*],),
+        )
+    };
 
     let chain_fns = chains.iter().enumerate().map(|(n, (plugins, service, routes))| {
         let name = format_ident!("chain_{}", n);
@@ -81,7 +93,7 @@ pub fn emit_gateway_type(config: &ir::Config, plan: &Plan, source: &SourceInfo) 
         });
         let end = match service {
             Some(s) => {
-                let s = s.index();
+                let s = num(s.0);
                 quote!(rt::proxy(&self.upstreams[#s], cx, req).await)
             }
             None => quote!(rt::no_service(cx, req.headers())),
@@ -90,12 +102,18 @@ pub fn emit_gateway_type(config: &ir::Config, plan: &Plan, source: &SourceInfo) 
             let f = field(p);
             quote!(rt::Plugin::header_filter(&self.#f, cx, &mut resp);)
         });
-        let mut_req = if plugins.is_empty() { quote!() } else { quote!(mut) };
-        let mut_resp = if plugins.is_empty() { quote!() } else { quote!(mut) };
+        if plugins.is_empty() {
+            return quote! {
+                #[doc = #doc]
+                async fn #name(&self, cx: &mut rt::Ctx, req: rt::Request) -> rt::Response {
+                    #end
+                }
+            };
+        }
         quote! {
             #[doc = #doc]
-            async fn #name(&self, cx: &mut rt::Ctx, #mut_req req: rt::Request) -> rt::Response {
-                let #mut_resp resp = 'access: {
+            async fn #name(&self, cx: &mut rt::Ctx, mut req: rt::Request) -> rt::Response {
+                let mut resp = 'access: {
                     #(#access)*
                     #end
                 };
@@ -108,7 +126,7 @@ pub fn emit_gateway_type(config: &ir::Config, plan: &Plan, source: &SourceInfo) 
     // Dispatch: routes grouped by chain.
     let arms = chains.iter().enumerate().map(|(n, (_, _, routes))| {
         let name = format_ident!("chain_{}", n);
-        let pats = routes.iter().map(|&r| r as u32);
+        let pats = routes.iter().map(|&r| num(r as u64));
         quote!(#(#pats)|* => self.#name(cx, req).await,)
     });
 
@@ -120,7 +138,7 @@ pub fn emit_gateway_type(config: &ir::Config, plan: &Plan, source: &SourceInfo) 
         /// The gateway compiled from the config.
         pub struct #gw {
             router: rt::Router,
-            upstreams: [rt::Upstream; #nservices],
+            #upstreams_field
             #(#fields,)*
         }
 
@@ -134,7 +152,7 @@ pub fn emit_gateway_type(config: &ir::Config, plan: &Plan, source: &SourceInfo) 
             fn init() -> rt::Result<Self, rt::StartupError> {
                 rt::Ok(#gw {
                     router: rt::Router::new(&TABLES)?,
-                    upstreams: [#(#upstream_inits),*],
+                    #upstreams_init
                     #(#inits,)*
                 })
             }

@@ -9,8 +9,18 @@ mod chains;
 mod plugins;
 mod tables;
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Literal, TokenStream};
 use quote::quote;
+
+/// An integer literal without a type suffix (`8080`, not `8080u16`): the field type decides.
+pub(crate) fn num(n: impl Into<u64>) -> Literal {
+    Literal::u64_unsuffixed(n.into())
+}
+
+/// Unsuffixed literals for a list of numbers.
+pub(crate) fn nums<T: Copy + Into<u64>>(ns: &[T]) -> Vec<Literal> {
+    ns.iter().map(|&n| num(n)).collect()
+}
 
 use crate::{ir, plan::Plan};
 

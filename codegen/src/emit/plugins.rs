@@ -40,7 +40,7 @@ pub fn plugin_ctor(c: &PluginConfig) -> TokenStream {
             }
         }
         PluginConfig::RequestTermination(c) => {
-            let status = c.status_code;
+            let status = crate::emit::num(c.status_code);
             let message = opt_str(c.message.as_deref());
             let body = opt_str(c.body.as_deref());
             let content_type = opt_str(c.content_type.as_deref());

@@ -4,6 +4,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use crate::{
+    emit::{num, nums},
     ir::{self, HeaderValue, HostPattern},
     plan::{Plan, SubPaths},
 };
@@ -17,7 +18,10 @@ fn opt_str(s: Option<&str>) -> TokenStream {
 
 fn opt_u16(p: Option<u16>) -> TokenStream {
     match p {
-        Some(p) => quote!(rt::Some(#p)),
+        Some(p) => {
+            let p = num(p);
+            quote!(rt::Some(#p))
+        }
         None => quote!(rt::None),
     }
 }
@@ -27,7 +31,7 @@ fn route_spec(r: &ir::Route) -> TokenStream {
     let name = opt_str(r.name.as_deref());
     let service = match r.service {
         Some(s) => {
-            let s = s.0;
+            let s = num(s.0);
             quote!(rt::Some(#s))
         }
         None => quote!(rt::None),
@@ -36,7 +40,7 @@ fn route_spec(r: &ir::Route) -> TokenStream {
     let preserve_host = r.preserve_host;
     let https_only = r.protocols.contains(&ir::Protocol::Https)
         && !r.protocols.contains(&ir::Protocol::Http);
-    let code = r.https_redirect_status_code;
+    let code = num(r.https_redirect_status_code);
     let reqb = r.request_buffering;
     let respb = r.response_buffering;
     quote! {
@@ -59,15 +63,16 @@ fn service_spec(config: &ir::Config, s: &ir::Service) -> TokenStream {
     let name = opt_str(s.name.as_deref());
     let protocol = s.protocol.as_str();
     let host = &s.host;
-    let port = s.port;
+    let port = num(s.port);
     let path = opt_str(s.path.as_deref());
-    let retries = s.retries;
-    let (ct, wt, rt_) = (s.connect_timeout_ms, s.write_timeout_ms, s.read_timeout_ms);
+    let retries = num(s.retries);
+    let (ct, wt, rt_) =
+        (num(s.connect_timeout_ms), num(s.write_timeout_ms), num(s.read_timeout_ms));
     let (targets, host_header) = match s.upstream {
         Some(u) => {
             let up = &config.upstreams[u.index()];
             let ts = up.targets.iter().filter(|t| t.weight > 0).map(|t| {
-                let (h, p, w) = (&t.host, t.port, t.weight);
+                let (h, p, w) = (&t.host, num(t.port), num(t.weight));
                 quote!(rt::TargetSpec { host: #h, port: #p, weight: #w })
             });
             (quote!(&[#(#ts),*]), opt_str(up.host_header.as_deref()))
@@ -110,7 +115,7 @@ fn host_match(h: &HostPattern) -> TokenStream {
 }
 
 fn sub_route(plan: &Plan, sr: &crate::plan::SubRoute) -> TokenStream {
-    let route = sr.route.0;
+    let route = num(sr.route.0);
     let hosts = sr.hosts.iter().map(host_match);
     let methods = &sr.methods;
     let headers = sr.headers.iter().map(|h| {
@@ -118,7 +123,7 @@ fn sub_route(plan: &Plan, sr: &crate::plan::SubRoute) -> TokenStream {
         let values = h.values.iter().map(|v| match v {
             HeaderValue::Exact(s) => quote!(rt::HeaderValueMatch::Exact(#s)),
             HeaderValue::Regex(r) => {
-                let i = plan.regex_index(r);
+                let i = num(plan.regex_index(r));
                 quote!(rt::HeaderValueMatch::Regex(#i))
             }
         });
@@ -128,7 +133,7 @@ fn sub_route(plan: &Plan, sr: &crate::plan::SubRoute) -> TokenStream {
         SubPaths::Any => quote!(rt::PathMatch::Any),
         SubPaths::Prefix(ps) => quote!(rt::PathMatch::Prefix(&[#(#ps),*])),
         SubPaths::Regex(rs) => {
-            let idx = rs.iter().map(|r| plan.regex_index(r));
+            let idx = rs.iter().map(|r| num(plan.regex_index(r)));
             quote!(rt::PathMatch::Regex(&[#(#idx),*]))
         }
     };
@@ -150,11 +155,11 @@ fn exact_hosts(plan: &Plan) -> TokenStream {
         // Keys come from a BTreeMap, so they are distinct: this cannot happen.
         panic!("perfect hash over distinct keys failed: {e}")
     });
-    let seed = layout.seed;
-    let disps = &layout.disps;
+    let seed = num(layout.seed);
+    let disps = nums(&layout.disps);
     let slot_keys = layout.slots.iter().map(|&k| keys[k]);
     let slot_values = layout.slots.iter().map(|&k| {
-        let ranks = &plan.exact_hosts[keys[k]];
+        let ranks = nums(&plan.exact_hosts[keys[k]]);
         quote!(&[#(#ranks),*])
     });
     quote! {
@@ -172,10 +177,10 @@ pub fn emit_tables(config: &ir::Config, plan: &Plan) -> TokenStream {
     let services = config.services.iter().map(|s| service_spec(config, s));
     let subs = plan.sub_routes.iter().map(|sr| sub_route(plan, sr));
     let exact = exact_hosts(plan);
-    let other = &plan.other;
+    let other = nums(&plan.other);
     let regexes = &plan.regexes;
-    let nroutes = config.routes.len();
-    let nservices = config.services.len();
+    let nroutes = num(config.routes.len() as u64);
+    let nservices = num(config.services.len() as u64);
     quote! {
         /// Routes, indexed by route number.
         static ROUTES: [rt::RouteSpec; #nroutes] = [#(#routes),*];

@@ -146,6 +146,7 @@ impl Gateway for TestGateway {
                 let path_ok = prefix.is_none_or(|p| req.path.starts_with(p));
                 (host_ok && path_ok).then(|| MatchInfo {
                     route: i as u32,
+                    sub_route: i as u32,
                     matched_len: prefix.map(str::len),
                     captures: Vec::new(),
                 })

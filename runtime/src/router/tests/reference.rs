@@ -6,7 +6,7 @@ use super::*;
 /// Scans every sub-route in rank order with a naive matcher written independently of the
 /// router (no indexes, no rank lists, regexes compiled per call).
 fn reference(tables: &RouterTables, req: &RouteRequest<'_>) -> Option<MatchInfo> {
-    tables.sub_routes.iter().find_map(|sub| {
+    tables.sub_routes.iter().enumerate().find_map(|(rank, sub)| {
         let host_ok = sub.hosts.is_empty()
             || sub.hosts.iter().any(|h| match *h {
                 HostMatch::Exact { host, port } => {
@@ -59,6 +59,7 @@ fn reference(tables: &RouterTables, req: &RouteRequest<'_>) -> Option<MatchInfo>
         };
         Some(MatchInfo {
             route: sub.route,
+            sub_route: rank as u32,
             matched_len,
             captures,
         })
