@@ -202,8 +202,11 @@ pub enum PhfError {
     /// The same key twice (indices into the input).
     #[error("duplicate key {key:?} (positions {first} and {second})")]
     DuplicateKey {
+        /// The repeated key.
         key: String,
+        /// Index of its first occurrence in the input.
         first: usize,
+        /// Index of its second occurrence.
         second: usize,
     },
     /// No seed worked; with distinct keys this does not happen in practice.
