@@ -167,7 +167,7 @@ type Captures = Vec<(Option<String>, Option<String>)>;
 struct PathRegex {
     re: regex::Regex,
     /// False when the pattern has no groups: then no captures are reported (Kong sets
-    /// `uri_captures` only when there is at least one group) and matching never allocates.
+    /// `uri_captures` only when group 1 matched) and matching never allocates.
     has_groups: bool,
     /// Bytes every match starts with ([`literal_prefix`]): checked before running the regex
     /// and used as the sub-route's key in the prefix index. `None`: no finite prefix set.
@@ -359,6 +359,11 @@ impl Router {
         }
         let caps = compiled.re.captures(path)?;
         let whole = caps.get(0)?.len();
+        if caps.get(1).is_none() {
+            // Kong keeps `uri_captures` only when group 1 matched
+            // (`(captures and captures[1]) and captures or nil` in kong/router/atc.lua).
+            return Some((Some(whole), Vec::new()));
+        }
         let captures = compiled
             .re
             .capture_names()

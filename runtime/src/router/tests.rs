@@ -550,12 +550,17 @@ fn regex_paths_and_captures() {
             Some((1, Some(10), vec![])),
         ),
         (
-            "second regex of the list",
+            "second regex of the list; group 1 unmatched: no captures, as Kong",
             "/b",
+            Some((1, Some(2), vec![])),
+        ),
+        (
+            "group 1 matched, group 2 not",
+            "/a",
             Some((
                 1,
                 Some(2),
-                vec![(None, s("/b")), (None, None), (None, s("b"))],
+                vec![(None, s("/a")), (None, s("a")), (None, None)],
             )),
         ),
         ("no match", "/plain/x", None),
