@@ -193,8 +193,8 @@ pub struct Router {
 
 impl Router {
     /// Compiles the regexes and builds the prefix indexes. Fails only on something the
-    /// compiler should have refused: a regex that does not build, a bad header name, or a
-    /// rank or regex index out of range.
+    /// compiler should have refused: a regex that does not build, a bad header name, a
+    /// rank or regex index out of range, or a rank list that is not strictly ascending.
     pub fn new(tables: &'static RouterTables) -> Result<Router, StartupError> {
         let n_regex = tables.regexes.len();
         let mut path_regexes: Vec<Option<PathRegex>> = (0..n_regex).map(|_| None).collect();
@@ -261,9 +261,16 @@ impl Router {
                     .collect(),
             })
             .collect();
-        let check = |list: &'static [u32]| match list.iter().find(|&&r| r as usize >= n) {
-            Some(r) => Err(StartupError(format!("router: rank {r} out of range ({n})"))),
-            None => Ok(RankIndex::new(list, &keys)),
+        let check = |list: &'static [u32]| {
+            if let Some(r) = list.iter().find(|&&r| r as usize >= n) {
+                return Err(StartupError(format!("router: rank {r} out of range ({n})")));
+            }
+            if list.windows(2).any(|w| w[0] >= w[1]) {
+                return Err(StartupError(format!(
+                    "router: rank list {list:?} is not strictly ascending"
+                )));
+            }
+            Ok(RankIndex::new(list, &keys))
         };
         let host_lists = tables
             .exact_hosts

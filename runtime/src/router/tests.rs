@@ -763,6 +763,29 @@ fn bad_tables_fail_at_startup() {
         regexes: &[],
     };
     assert!(Router::new(&BAD_RANK).is_err());
+    static UNSORTED: [SubRoute; 2] = [
+        SubRoute {
+            route: 0,
+            hosts: &[],
+            methods: &[],
+            headers: &[],
+            paths: PathMatch::Any,
+        },
+        SubRoute {
+            route: 1,
+            hosts: &[],
+            methods: &[],
+            headers: &[],
+            paths: PathMatch::Any,
+        },
+    ];
+    static UNSORTED_TABLES: RouterTables = RouterTables {
+        sub_routes: &UNSORTED,
+        exact_hosts: PhfMap::EMPTY,
+        other: &[1, 0],
+        regexes: &[],
+    };
+    assert!(Router::new(&UNSORTED_TABLES).is_err());
 }
 
 #[test]
