@@ -134,9 +134,11 @@ pub struct SubRoute {
 pub struct RouterTables {
     /// In priority order: index = rank, rank 0 is tried first.
     pub sub_routes: &'static [SubRoute],
-    /// Exact host → ascending ranks of sub-routes with that exact host.
+    /// Exact host (without port) → strictly ascending ranks (no duplicates) of the
+    /// sub-routes naming that exact host, with or without a port.
     pub exact_hosts: PhfMap<&'static [u32]>,
-    /// Ascending ranks of sub-routes that match without an exact host hit.
+    /// Strictly ascending ranks of the sub-routes that can match without an exact host hit
+    /// (no hosts, or at least one wildcard host).
     pub other: &'static [u32],
     /// Regex sources (as written after `~` / `~*`, lower-cased for header values); compiled
     /// at start-up. Path regexes are anchored at the start (`^(?:…)`), header regexes are
