@@ -40,7 +40,8 @@ const K0: u64 = 0xa076_1d64_78bd_642f;
 /// wyhash's second constant.
 const K1: u64 = 0xe703_7ed1_a0b4_28db;
 
-/// First seed [`build`] tries; later tries step by [`K0`]. Fixed so layouts are reproducible.
+/// First seed [`build`] tries; later tries add wyhash's first constant. Fixed so layouts are
+/// reproducible.
 pub const START_SEED: u64 = 0x6b69_6c6e_2d70_6866; // "kiln-phf"
 
 /// How many displacement values one bucket may try before the seed is changed.
@@ -202,8 +203,11 @@ pub enum PhfError {
     /// The same key twice (indices into the input).
     #[error("duplicate key {key:?} (positions {first} and {second})")]
     DuplicateKey {
+        /// The repeated key.
         key: String,
+        /// Index of its first occurrence in the input.
         first: usize,
+        /// Index of its second occurrence.
         second: usize,
     },
     /// No seed worked; with distinct keys this does not happen in practice.

@@ -134,9 +134,11 @@ pub struct SubRoute {
 pub struct RouterTables {
     /// In priority order: index = rank, rank 0 is tried first.
     pub sub_routes: &'static [SubRoute],
-    /// Exact host → ascending ranks of sub-routes with that exact host.
+    /// Exact host (without port) → strictly ascending ranks (no duplicates) of the
+    /// sub-routes naming that exact host, with or without a port.
     pub exact_hosts: PhfMap<&'static [u32]>,
-    /// Ascending ranks of sub-routes that match without an exact host hit.
+    /// Strictly ascending ranks of the sub-routes that can match without an exact host hit
+    /// (no hosts, or at least one wildcard host).
     pub other: &'static [u32],
     /// Regex sources (as written after `~` / `~*`, lower-cased for header values); compiled
     /// at start-up. Path regexes are anchored at the start (`^(?:…)`), header regexes are
@@ -167,7 +169,7 @@ type Captures = Vec<(Option<String>, Option<String>)>;
 struct PathRegex {
     re: regex::Regex,
     /// False when the pattern has no groups: then no captures are reported (Kong sets
-    /// `uri_captures` only when there is at least one group) and matching never allocates.
+    /// `uri_captures` only when group 1 matched) and matching never allocates.
     has_groups: bool,
     /// Bytes every match starts with ([`literal_prefix`]): checked before running the regex
     /// and used as the sub-route's key in the prefix index. `None`: no finite prefix set.
@@ -193,8 +195,8 @@ pub struct Router {
 
 impl Router {
     /// Compiles the regexes and builds the prefix indexes. Fails only on something the
-    /// compiler should have refused: a regex that does not build, a bad header name, or a
-    /// rank or regex index out of range.
+    /// compiler should have refused: a regex that does not build, a bad header name, a
+    /// rank or regex index out of range, or a rank list that is not strictly ascending.
     pub fn new(tables: &'static RouterTables) -> Result<Router, StartupError> {
         let n_regex = tables.regexes.len();
         let mut path_regexes: Vec<Option<PathRegex>> = (0..n_regex).map(|_| None).collect();
@@ -261,9 +263,16 @@ impl Router {
                     .collect(),
             })
             .collect();
-        let check = |list: &'static [u32]| match list.iter().find(|&&r| r as usize >= n) {
-            Some(r) => Err(StartupError(format!("router: rank {r} out of range ({n})"))),
-            None => Ok(RankIndex::new(list, &keys)),
+        let check = |list: &'static [u32]| {
+            if let Some(r) = list.iter().find(|&&r| r as usize >= n) {
+                return Err(StartupError(format!("router: rank {r} out of range ({n})")));
+            }
+            if list.windows(2).any(|w| w[0] >= w[1]) {
+                return Err(StartupError(format!(
+                    "router: rank list {list:?} is not strictly ascending"
+                )));
+            }
+            Ok(RankIndex::new(list, &keys))
         };
         let host_lists = tables
             .exact_hosts
@@ -360,6 +369,11 @@ impl Router {
         }
         let caps = compiled.re.captures(path)?;
         let whole = caps.get(0)?.len();
+        if caps.get(1).is_none() {
+            // Kong keeps `uri_captures` only when group 1 matched
+            // (`(captures and captures[1]) and captures or nil` in kong/router/atc.lua).
+            return Some((Some(whole), Vec::new()));
+        }
         let captures = compiled
             .re
             .capture_names()

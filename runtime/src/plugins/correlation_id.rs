@@ -5,9 +5,9 @@
 //! use kiln_runtime::plugins::correlation_id::{Config, CorrelationId, Generator};
 //!
 //! let plugin = CorrelationId::new(Config {
-//!     header_name: "Kong-Request-ID",
-//!     generator: Generator::UuidCounter,
+//!     generator: Generator::Uuid,
 //!     echo_downstream: true,
+//!     ..Config::DEFAULT
 //! })
 //! .expect("valid header name");
 //! # let _ = plugin;
@@ -52,6 +52,15 @@ pub struct Config {
     pub generator: Generator,
     /// Also set the header on the response (Kong default `false`).
     pub echo_downstream: bool,
+}
+
+impl Config {
+    /// Kong's defaults: `Kong-Request-ID`, `uuid#counter`, no echo.
+    pub const DEFAULT: Config = Config {
+        header_name: "Kong-Request-ID",
+        generator: Generator::UuidCounter,
+        echo_downstream: false,
+    };
 }
 
 /// The `correlation-id` plugin.

@@ -550,12 +550,17 @@ fn regex_paths_and_captures() {
             Some((1, Some(10), vec![])),
         ),
         (
-            "second regex of the list",
+            "second regex of the list; group 1 unmatched: no captures, as Kong",
             "/b",
+            Some((1, Some(2), vec![])),
+        ),
+        (
+            "group 1 matched, group 2 not",
+            "/a",
             Some((
                 1,
                 Some(2),
-                vec![(None, s("/b")), (None, None), (None, s("b"))],
+                vec![(None, s("/a")), (None, s("a")), (None, None)],
             )),
         ),
         ("no match", "/plain/x", None),
@@ -758,6 +763,29 @@ fn bad_tables_fail_at_startup() {
         regexes: &[],
     };
     assert!(Router::new(&BAD_RANK).is_err());
+    static UNSORTED: [SubRoute; 2] = [
+        SubRoute {
+            route: 0,
+            hosts: &[],
+            methods: &[],
+            headers: &[],
+            paths: PathMatch::Any,
+        },
+        SubRoute {
+            route: 1,
+            hosts: &[],
+            methods: &[],
+            headers: &[],
+            paths: PathMatch::Any,
+        },
+    ];
+    static UNSORTED_TABLES: RouterTables = RouterTables {
+        sub_routes: &UNSORTED,
+        exact_hosts: PhfMap::EMPTY,
+        other: &[1, 0],
+        regexes: &[],
+    };
+    assert!(Router::new(&UNSORTED_TABLES).is_err());
 }
 
 #[test]

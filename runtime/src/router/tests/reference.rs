@@ -54,7 +54,8 @@ fn reference(tables: &RouterTables, req: &RouteRequest<'_>) -> Option<MatchInfo>
                     .map(|(n, m)| (n.map(String::from), m.map(|m| m.as_str().to_owned())))
                     .collect();
                 let len = caps.get(0).map(|m| m.len());
-                Some((len, if all.len() > 1 { all } else { vec![] }))
+                let group1 = caps.get(1).is_some();
+                Some((len, if group1 { all } else { vec![] }))
             })?,
         };
         Some(MatchInfo {
