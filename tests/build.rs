@@ -32,20 +32,37 @@ fn main() {
         .collect();
     entries.sort();
     for p in entries {
-        let name = p.file_stem().expect("file name").to_string_lossy().replace('-', "_");
+        let name = p
+            .file_stem()
+            .expect("file name")
+            .to_string_lossy()
+            .replace('-', "_");
         let text = std::fs::read_to_string(&p).expect("readable fixture");
-        let file = SourceFile { name: format!("fixtures/{}", p.file_name().expect("name").to_string_lossy()), text };
+        let file = SourceFile {
+            name: format!(
+                "fixtures/{}",
+                p.file_name().expect("name").to_string_lossy()
+            ),
+            text,
+        };
         files.push((name, file));
     }
     files.push((
         "big".into(),
-        SourceFile { name: "generated/big.yml".into(), text: big_config(1000) },
+        SourceFile {
+            name: "generated/big.yml".into(),
+            text: big_config(1000),
+        },
     ));
     let mut index = String::new();
     for (name, file) in files {
         let compiled = match write::generate(&file) {
             Ok(c) => c,
-            Err(d) => panic!("fixture {} does not compile:\n{}", file.name, d.render(&file)),
+            Err(d) => panic!(
+                "fixture {} does not compile:\n{}",
+                file.name,
+                d.render(&file)
+            ),
         };
         let path = out.join(format!("{name}.rs"));
         write::write_if_changed(&path, compiled.gateway_rs.as_bytes()).expect("write fixture");

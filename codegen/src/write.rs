@@ -30,13 +30,18 @@ pub struct Compiled {
 
 /// Hex sha256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Front end and plan only (what `check`, `routes` and `explain` need).
 pub fn check(file: &SourceFile) -> Result<(ir::Config, plan::Plan, Diagnostics), Diagnostics> {
     let (config, mut diags) = lower::check(file);
-    let Some(config) = config else { return Err(diags) };
+    let Some(config) = config else {
+        return Err(diags);
+    };
     let (plan, warnings) = plan::plan(&config);
     diags.extend(warnings);
     if diags.has_errors() {
@@ -48,7 +53,10 @@ pub fn check(file: &SourceFile) -> Result<(ir::Config, plan::Plan, Diagnostics),
 /// The pure core: config text in, generated module text out. No I/O.
 pub fn generate(file: &SourceFile) -> Result<Compiled, Diagnostics> {
     let (config, plan, warnings) = check(file)?;
-    let source = SourceInfo { name: file.name.clone(), sha256: sha256_hex(file.text.as_bytes()) };
+    let source = SourceInfo {
+        name: file.name.clone(),
+        sha256: sha256_hex(file.text.as_bytes()),
+    };
     let tokens = emit::emit_gateway(&config, &plan, &source);
     let syntax: syn::File = match syn::parse2(tokens) {
         Ok(f) => f,
@@ -64,7 +72,12 @@ pub fn generate(file: &SourceFile) -> Result<Compiled, Diagnostics> {
         source.sha256,
         file.name,
     );
-    Ok(Compiled { config, plan, warnings, gateway_rs })
+    Ok(Compiled {
+        config,
+        plan,
+        warnings,
+        gateway_rs,
+    })
 }
 
 /// Where the kiln-runtime sources are: `$KILN_RUNTIME_PATH`, else the runtime next to the
@@ -160,7 +173,10 @@ mod tests {
             ("/x/y", "/a/b", "../../a/b"),
         ];
         for (from, to, want) in cases {
-            assert_eq!(relative(Path::new(from), Path::new(to)), PathBuf::from(want));
+            assert_eq!(
+                relative(Path::new(from), Path::new(to)),
+                PathBuf::from(want)
+            );
         }
     }
 }

@@ -55,12 +55,14 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 #[doc(hidden)]
 pub mod __private {
     pub use crate::ctx::Ctx;
-    pub use crate::gateway::{BuildInfo, Gateway, RouteSpec, ServiceSpec, StartupError, TargetSpec};
+    pub use crate::ctx::MatchInfo;
+    pub use crate::gateway::{
+        BuildInfo, Gateway, RouteSpec, ServiceSpec, StartupError, TargetSpec,
+    };
     pub use crate::phf::PhfMap;
     pub use crate::plugin::Plugin;
     pub use crate::plugins;
     pub use crate::proxy::{no_service, proxy, Upstream};
-    pub use crate::ctx::MatchInfo;
     pub use crate::router::{
         HeaderMatch, HeaderValueMatch, HostMatch, PathMatch, RouteRequest, Router, RouterTables,
         SubRoute,

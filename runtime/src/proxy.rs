@@ -170,12 +170,11 @@ impl Upstream {
                 None => TcpStream::connect((t.spec.host, t.spec.port)).await,
             }
         };
-        let stream =
-            match tokio::time::timeout(self.connect_timeout, connect).await {
-                Err(_) => return Err(Failure::Timeout),
-                Ok(Err(_)) => return Err(Failure::Invalid),
-                Ok(Ok(s)) => s,
-            };
+        let stream = match tokio::time::timeout(self.connect_timeout, connect).await {
+            Err(_) => return Err(Failure::Timeout),
+            Ok(Err(_)) => return Err(Failure::Invalid),
+            Ok(Ok(s)) => s,
+        };
         let _ = stream.set_nodelay(true);
         let io = TokioIo::new(TimedIo::new(stream, self.read_timeout, self.write_timeout));
         let (tx, conn) = http1::Builder::new()

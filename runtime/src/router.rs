@@ -141,7 +141,8 @@ pub struct RouterTables {
     /// (no hosts, or at least one wildcard host).
     pub other: &'static [u32],
     /// Regex sources (as written after `~` / `~*`, lower-cased for header values); compiled
-    /// at start-up. Path regexes are anchored at the start (`^(?:…)`), header regexes are
+    /// at start-up. Path regexes get a `^` prepended, as Kong does (so a top-level alternation
+    /// `a|b` anchors only its first branch — Kong's behaviour), header regexes are
     /// not (Kong: `lower(http.headers.x) ~ "re"`).
     pub regexes: &'static [&'static str],
 }
@@ -213,7 +214,7 @@ impl Router {
                 for &i in list {
                     let src = source(i)?;
                     if path_regexes[i as usize].is_none() {
-                        let re = regex::Regex::new(&format!("^(?:{src})")).map_err(|e| {
+                        let re = regex::Regex::new(&format!("^{src}")).map_err(|e| {
                             StartupError(format!(
                                 "router: path regex {src:?} does not compile: {e}"
                             ))
@@ -418,8 +419,17 @@ fn literal_prefix(src: &str) -> Option<Box<[u8]>> {
     use regex_syntax::hir::literal::{ExtractKind, Extractor};
     let hir = regex_syntax::ParserBuilder::new()
         .build()
-        .parse(&format!("^(?:{src})"))
+        .parse(&format!("^{src}"))
         .ok()?;
+    // Only a pattern whose every match starts at the start of the path can be indexed by
+    // its literal prefix (`^/a|/b` matches `/x/b`).
+    if !hir
+        .properties()
+        .look_set_prefix()
+        .contains(regex_syntax::hir::Look::Start)
+    {
+        return None;
+    }
     let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
     seq.longest_common_prefix().map(Into::into)
 }

@@ -129,7 +129,9 @@ impl hyper::body::Body for Chunks {
 /// Serves on `listener` until the task is dropped.
 pub async fn serve(listener: TcpListener, stats: Arc<Stats>) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let conn = stats.connections.fetch_add(1, Ordering::Relaxed) + 1;
         let stats = stats.clone();

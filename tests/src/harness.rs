@@ -58,7 +58,11 @@ pub fn upstreams() -> &'static Upstreams {
         };
         kiln_runtime::resolve::set_override("echo.test", 80, echo);
         kiln_runtime::resolve::set_override("dead.test", 9, dead);
-        Upstreams { echo, echo_stats, dead }
+        Upstreams {
+            echo,
+            echo_stats,
+            dead,
+        }
     })
 }
 
@@ -77,7 +81,10 @@ impl Running {
             let _ = tx.send(());
         }
         let task = &mut self.task;
-        within("gateway shutdown", task).await.expect("server task").expect("server io");
+        within("gateway shutdown", task)
+            .await
+            .expect("server task")
+            .expect("server io");
     }
 }
 
@@ -87,13 +94,27 @@ pub async fn start<G: kiln_runtime::Gateway>() -> Running {
     let gw = Arc::new(G::init().expect("gateway init"));
     let proxy = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
     let status = TcpListener::bind("127.0.0.1:0").await.expect("bind status");
-    let (addr, status_addr) = (proxy.local_addr().expect("addr"), status.local_addr().expect("addr"));
+    let (addr, status_addr) = (
+        proxy.local_addr().expect("addr"),
+        status.local_addr().expect("addr"),
+    );
     let (tx, rx) = oneshot::channel::<()>();
     let opts = kiln_runtime::server::ServerOptions::default();
-    let task = tokio::spawn(kiln_runtime::server::run(gw, proxy, status, async move {
-        let _ = rx.await;
-    }, opts));
-    Running { addr, status: status_addr, shutdown: Some(tx), task }
+    let task = tokio::spawn(kiln_runtime::server::run(
+        gw,
+        proxy,
+        status,
+        async move {
+            let _ = rx.await;
+        },
+        opts,
+    ));
+    Running {
+        addr,
+        status: status_addr,
+        shutdown: Some(tx),
+        task,
+    }
 }
 
 /// A response, fully read.
@@ -124,13 +145,18 @@ impl Reply {
 pub async fn send(addr: SocketAddr, req: Request<Full<Bytes>>) -> Reply {
     within("request", async {
         let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .expect("handshake");
         tokio::spawn(conn);
         let resp = sender.send_request(req).await.expect("response");
         let (parts, body) = resp.into_parts();
         let body = body.collect().await.expect("body").to_bytes();
-        Reply { status: parts.status, headers: parts.headers, body }
+        Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
     })
     .await
 }
@@ -147,7 +173,10 @@ pub async fn request(
     path: &str,
     headers: &[(&str, &str)],
 ) -> Reply {
-    let mut b = Request::builder().method(method).uri(path).header("host", host);
+    let mut b = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", host);
     for (k, v) in headers {
         b = b.header(*k, *v);
     }

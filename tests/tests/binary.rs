@@ -22,7 +22,10 @@ fn repo() -> PathBuf {
 /// The `kiln` binary of this workspace (built by `cargo test --workspace`; built here if not).
 fn kiln() -> PathBuf {
     let exe = std::env::current_exe().expect("test exe");
-    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
     let kiln = dir.join("kiln");
     if !kiln.exists() {
         let status = Command::new(env!("CARGO"))
@@ -80,7 +83,7 @@ fn gateway_binary() -> &'static Path {
     BIN.get_or_init(|| {
         let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("binary-gateway");
         let status = Command::new(kiln())
-            .args(["build", "tests/fixtures/binary.yml", "-o"])
+            .args(["build", "fixtures/binary.yml", "-o"])
             .arg(&out)
             .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
             .status()
@@ -114,7 +117,10 @@ fn start_gateway(echo: SocketAddr) -> Gateway {
     let deadline = Instant::now() + Duration::from_secs(30);
     while (proxy.is_none() || status.is_none()) && Instant::now() < deadline {
         let Some(Ok(line)) = lines.next() else { break };
-        for (marker, slot) in [(" on http://", &mut proxy), ("status on http://", &mut status)] {
+        for (marker, slot) in [
+            (" on http://", &mut proxy),
+            ("status on http://", &mut status),
+        ] {
             if let Some(rest) = line.split(marker).nth(1) {
                 let a = rest.split_whitespace().next().unwrap_or_default();
                 *slot = a.trim_end_matches([',', ';']).parse().ok();
@@ -126,7 +132,11 @@ fn start_gateway(echo: SocketAddr) -> Gateway {
         panic!("gateway did not report its listeners")
     };
     eprintln!("gateway listening after {:?}", started.elapsed());
-    Gateway { proc: Proc(child), addr, status }
+    Gateway {
+        proc: Proc(child),
+        addr,
+        status,
+    }
 }
 
 #[tokio::test]
@@ -137,7 +147,11 @@ async fn built_binary_serves_and_reports_status() {
     assert_eq!(r.status, 200);
     let r = get(gw.status, "localhost", "/status", &[]).await;
     let status = r.json();
-    assert_eq!(status["config_sha256"].as_str().map(str::len), Some(64), "{status}");
+    assert_eq!(
+        status["config_sha256"].as_str().map(str::len),
+        Some(64),
+        "{status}"
+    );
     let r = get(gw.addr, "any.test", "/echo/hello?x=1", &[]).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["uri"], "/hello?x=1");
@@ -161,7 +175,13 @@ async fn sigterm_drains_in_flight_requests_then_exits_zero() {
     let in_flight: Vec<_> = (0..8)
         .map(|_| {
             tokio::spawn(async move {
-                get(addr, "any.test", "/echo/slow", &[("x-echo-delay-ms", "800")]).await
+                get(
+                    addr,
+                    "any.test",
+                    "/echo/slow",
+                    &[("x-echo-delay-ms", "800")],
+                )
+                .await
             })
         })
         .collect();
@@ -213,7 +233,9 @@ impl hyper::body::Body for Zeros {
         }
         let n = self.left.min(self.chunk.len() as u64);
         self.left -= n;
-        std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(self.chunk.slice(..n as usize)))))
+        std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(
+            self.chunk.slice(..n as usize),
+        ))))
     }
 }
 
@@ -226,7 +248,9 @@ async fn one_gib_each_way_with_bounded_memory() {
 
     // Upload: streamed, counted by the upstream.
     let upload = async {
-        let stream = tokio::net::TcpStream::connect(gw.addr).await.expect("connect");
+        let stream = tokio::net::TcpStream::connect(gw.addr)
+            .await
+            .expect("connect");
         let (mut sender, conn) =
             hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
                 .await
@@ -235,14 +259,19 @@ async fn one_gib_each_way_with_bounded_memory() {
         let req = http::Request::post("/echo/up")
             .header("host", "any.test")
             .header("content-length", GIB.to_string())
-            .body(Zeros { left: GIB, chunk: Bytes::from(vec![0u8; 256 * 1024]) })
+            .body(Zeros {
+                left: GIB,
+                chunk: Bytes::from(vec![0u8; 256 * 1024]),
+            })
             .expect("request");
         let resp = sender.send_request(req).await.expect("response");
         let body = resp.into_body().collect().await.expect("body").to_bytes();
         let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
         assert_eq!(v["body_bytes"].as_u64(), Some(GIB));
     };
-    tokio::time::timeout(Duration::from_secs(300), upload).await.expect("upload in time");
+    tokio::time::timeout(Duration::from_secs(300), upload)
+        .await
+        .expect("upload in time");
 
     // Download: streamed from the upstream, counted here.
     let download = async {
@@ -251,7 +280,9 @@ async fn one_gib_each_way_with_bounded_memory() {
             .header("x-echo-bytes", GIB.to_string())
             .body(Full::new(Bytes::new()))
             .expect("request");
-        let stream = tokio::net::TcpStream::connect(gw.addr).await.expect("connect");
+        let stream = tokio::net::TcpStream::connect(gw.addr)
+            .await
+            .expect("connect");
         let (mut sender, conn) =
             hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
                 .await
@@ -262,11 +293,16 @@ async fn one_gib_each_way_with_bounded_memory() {
         let mut body = resp.into_body();
         let mut n = 0u64;
         while let Some(frame) = body.frame().await {
-            n += frame.expect("frame").data_ref().map_or(0, |d| d.len() as u64);
+            n += frame
+                .expect("frame")
+                .data_ref()
+                .map_or(0, |d| d.len() as u64);
         }
         assert_eq!(n, GIB);
     };
-    tokio::time::timeout(Duration::from_secs(300), download).await.expect("download in time");
+    tokio::time::timeout(Duration::from_secs(300), download)
+        .await
+        .expect("download in time");
     let _ = send; // (the small-request helper is used by the other tests)
 
     let peak = peak_rss_kib(pid);
@@ -284,7 +320,13 @@ fn check_names_the_missing_plugins_of_the_reference_config() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     for plugin in ["jwt", "rate-limiting"] {
-        assert!(err.contains(&format!("'{plugin}'")), "stderr does not name {plugin}:\n{err}");
+        assert!(
+            err.contains(&format!("'{plugin}'")),
+            "stderr does not name {plugin}:\n{err}"
+        );
     }
-    assert!(err.contains("examples/seed/kong.yml:"), "diagnostics carry file:line:col:\n{err}");
+    assert!(
+        err.contains("examples/seed/kong.yml:"),
+        "diagnostics carry file:line:col:\n{err}"
+    );
 }

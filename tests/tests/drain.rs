@@ -13,14 +13,24 @@ async fn drain_finishes_requests_in_flight() {
     let in_flight: Vec<_> = (0..5)
         .map(|_| {
             tokio::spawn(async move {
-                request(addr, "GET", "root.test", "/route", &[("x-echo-delay-ms", "700")]).await
+                request(
+                    addr,
+                    "GET",
+                    "root.test",
+                    "/route",
+                    &[("x-echo-delay-ms", "700")],
+                )
+                .await
             })
         })
         .collect();
     // Wait until the upstream has seen them all, then drain.
     within("requests reach the upstream", async {
         loop {
-            let seen = upstreams().echo_stats.requests.load(std::sync::atomic::Ordering::Relaxed);
+            let seen = upstreams()
+                .echo_stats
+                .requests
+                .load(std::sync::atomic::Ordering::Relaxed);
             if seen >= 5 {
                 break;
             }
@@ -33,5 +43,8 @@ async fn drain_finishes_requests_in_flight() {
         let r = within("in-flight request", t).await.expect("task");
         assert_eq!(r.status, 200);
     }
-    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "listener closed after drain");
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "listener closed after drain"
+    );
 }

@@ -39,18 +39,31 @@ async fn upstream_paths_follow_kong_v0() {
         }
     }
     gw.stop().await;
-    assert!(failures.is_empty(), "path mismatches:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "path mismatches:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[tokio::test]
 async fn forwarded_headers_and_via() {
     let gw = start::<proxy::Gateway>().await;
-    let r = get(gw.addr, "root.test", "/route/req?q=1", &[("x-forwarded-for", "10.0.0.1")]).await;
+    let r = get(
+        gw.addr,
+        "root.test",
+        "/route/req?q=1",
+        &[("x-forwarded-for", "10.0.0.1")],
+    )
+    .await;
     assert_eq!(r.status, 200);
     let up = |n: &str| r.upstream_header(n);
     assert_eq!(up("host").as_deref(), Some("echo.test"));
     assert_eq!(up("x-real-ip").as_deref(), Some("127.0.0.1"));
-    assert_eq!(up("x-forwarded-for").as_deref(), Some("10.0.0.1, 127.0.0.1"));
+    assert_eq!(
+        up("x-forwarded-for").as_deref(),
+        Some("10.0.0.1, 127.0.0.1")
+    );
     assert_eq!(up("x-forwarded-proto").as_deref(), Some("http"));
     assert_eq!(up("x-forwarded-host").as_deref(), Some("root.test"));
     assert_eq!(up("x-forwarded-port"), Some(gw.addr.port().to_string()));
@@ -59,9 +72,15 @@ async fn forwarded_headers_and_via() {
     let via = format!("1.1 kiln/{}", kiln_runtime::VERSION);
     assert_eq!(up("via").as_deref(), Some(via.as_str()));
     let id = up("x-kong-request-id").expect("request id upstream");
-    assert!(id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+    assert!(
+        id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{id}"
+    );
     assert_eq!(r.header("x-kong-request-id"), Some(id.as_str()));
-    assert_eq!(r.header("server"), Some(format!("kiln/{}", kiln_runtime::VERSION).as_str()));
+    assert_eq!(
+        r.header("server"),
+        Some(format!("kiln/{}", kiln_runtime::VERSION).as_str())
+    );
     assert!(r.header("via").is_some_and(|v| v.contains("kiln/")));
     assert!(r.header("x-kong-upstream-latency").is_some());
     assert!(r.header("x-kong-proxy-latency").is_some());
@@ -75,12 +94,20 @@ async fn forwarded_headers_and_via() {
 async fn preserve_host_and_hop_by_hop() {
     let gw = start::<proxy::Gateway>().await;
     let r = get(gw.addr, "preserve.test:1234", "/", &[]).await;
-    assert_eq!(r.upstream_header("host").as_deref(), Some("preserve.test:1234"));
+    assert_eq!(
+        r.upstream_header("host").as_deref(),
+        Some("preserve.test:1234")
+    );
     let r = get(
         gw.addr,
         "root.test",
         "/route",
-        &[("connection", "x-private"), ("x-private", "1"), ("keep-alive", "300"), ("x-public", "2")],
+        &[
+            ("connection", "x-private"),
+            ("x-private", "1"),
+            ("keep-alive", "300"),
+            ("x-public", "2"),
+        ],
     )
     .await;
     assert_eq!(r.upstream_header("x-private"), None);
@@ -135,7 +162,10 @@ async fn upstream_connections_are_reused() {
     let a = get(gw.addr, "root.test", "/route", &[]).await.json()["connection"].clone();
     let b = get(gw.addr, "root.test", "/route", &[]).await.json()["connection"].clone();
     assert!(a.is_u64());
-    assert_eq!(a, b, "second request should reuse the pooled upstream connection");
+    assert_eq!(
+        a, b,
+        "second request should reuse the pooled upstream connection"
+    );
     gw.stop().await;
 }
 
@@ -143,7 +173,9 @@ async fn upstream_connections_are_reused() {
 async fn plugins_on_the_proxy_path() {
     let gw = start::<proxy::Gateway>().await;
     let r = get(gw.addr, "correlated.test", "/", &[]).await;
-    let id = r.upstream_header("x-request-id").expect("generated correlation id");
+    let id = r
+        .upstream_header("x-request-id")
+        .expect("generated correlation id");
     assert_eq!(r.header("x-request-id"), Some(id.as_str()));
     assert_eq!(id.len(), 36, "uuid text: {id}");
     let r = get(gw.addr, "correlated.test", "/", &[("x-request-id", "mine")]).await;

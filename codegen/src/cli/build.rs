@@ -49,7 +49,13 @@ fn compile(file: &Path, opts: &BuildOpts) -> Result<Option<PathBuf>> {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default()
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect();
     let bin = format!("gw-{stem}-{key}");
     let crate_dir = target.join("gateways").join(&bin);
@@ -65,7 +71,10 @@ fn compile(file: &Path, opts: &BuildOpts) -> Result<Option<PathBuf>> {
         .status()
         .context("cannot run cargo")?;
     if !status.success() {
-        bail!("cargo build failed for the generated crate {}", crate_dir.display());
+        bail!(
+            "cargo build failed for the generated crate {}",
+            crate_dir.display()
+        );
     }
     let built = target.join("cargo/release").join(&bin);
     let size = std::fs::metadata(&built).map(|m| m.len()).unwrap_or(0);
@@ -79,7 +88,9 @@ fn compile(file: &Path, opts: &BuildOpts) -> Result<Option<PathBuf>> {
 }
 
 pub fn build(file: &Path, out: &Path, opts: &BuildOpts) -> Result<ExitCode> {
-    let Some(built) = compile(file, opts)? else { return Ok(ExitCode::FAILURE) };
+    let Some(built) = compile(file, opts)? else {
+        return Ok(ExitCode::FAILURE);
+    };
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
@@ -92,7 +103,9 @@ pub fn build(file: &Path, out: &Path, opts: &BuildOpts) -> Result<ExitCode> {
 }
 
 pub fn run(file: &Path, opts: &BuildOpts) -> Result<ExitCode> {
-    let Some(built) = compile(file, opts)? else { return Ok(ExitCode::FAILURE) };
+    let Some(built) = compile(file, opts)? else {
+        return Ok(ExitCode::FAILURE);
+    };
     use std::os::unix::process::CommandExt;
     let err = Command::new(&built).exec();
     bail!("cannot start {}: {err}", built.display())

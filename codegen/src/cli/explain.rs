@@ -29,15 +29,18 @@ fn leak_str(s: &str) -> &'static str {
 /// a short-lived CLI process only.
 pub fn router_tables(plan: &Plan) -> Result<&'static RouterTables> {
     let host = |h: &HostPattern| match h {
-        HostPattern::Exact { host, port } => {
-            router::HostMatch::Exact { host: leak_str(host), port: *port }
-        }
-        HostPattern::Suffix { suffix, port } => {
-            router::HostMatch::Suffix { suffix: leak_str(suffix), port: *port }
-        }
-        HostPattern::Prefix { prefix, port } => {
-            router::HostMatch::Prefix { prefix: leak_str(prefix), port: *port }
-        }
+        HostPattern::Exact { host, port } => router::HostMatch::Exact {
+            host: leak_str(host),
+            port: *port,
+        },
+        HostPattern::Suffix { suffix, port } => router::HostMatch::Suffix {
+            suffix: leak_str(suffix),
+            port: *port,
+        },
+        HostPattern::Prefix { prefix, port } => router::HostMatch::Prefix {
+            prefix: leak_str(prefix),
+            port: *port,
+        },
     };
     let subs = plan
         .sub_routes
@@ -111,8 +114,9 @@ pub fn render(
     let parsed = url::Url::parse(url).with_context(|| format!("invalid URL '{url}'"))?;
     let mut header_map = http::HeaderMap::new();
     for h in headers {
-        let (name, value) =
-            h.split_once(':').ok_or_else(|| anyhow!("header '{h}' is not `Name: value`"))?;
+        let (name, value) = h
+            .split_once(':')
+            .ok_or_else(|| anyhow!("header '{h}' is not `Name: value`"))?;
         header_map.append(
             http::HeaderName::from_bytes(name.trim().as_bytes())
                 .with_context(|| format!("invalid header name in '{h}'"))?,
@@ -124,7 +128,10 @@ pub fn render(
     if scheme != "http" && scheme != "https" {
         bail!("only http:// and https:// URLs can be explained");
     }
-    let host_header = match header_map.get(http::header::HOST).and_then(|v| v.to_str().ok()) {
+    let host_header = match header_map
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+    {
         Some(h) => h.to_owned(),
         None => {
             let host = parsed.host_str().unwrap_or_default();
@@ -164,7 +171,11 @@ pub fn render(
         headers: &header_map,
     };
     let Some(m) = router.find(&req) else {
-        let _ = writeln!(out, "match:    none of {} sub-routes", plan.sub_routes.len());
+        let _ = writeln!(
+            out,
+            "match:    none of {} sub-routes",
+            plan.sub_routes.len()
+        );
         let _ = writeln!(
             out,
             "answer:   404 {{\"message\":\"no Route matched with those values\"}}"
@@ -184,21 +195,39 @@ pub fn render(
     );
     let _ = writeln!(out, "because:  {}", routes::conditions(sr));
     if rank > 0 {
-        let _ = writeln!(out, "          ({rank} higher-priority sub-routes did not match)");
+        let _ = writeln!(
+            out,
+            "          ({rank} higher-priority sub-routes did not match)"
+        );
     }
     if let Some(len) = m.matched_len {
-        let _ = writeln!(out, "matched:  '{}'", &normalized[..len.min(normalized.len())]);
+        let _ = writeln!(
+            out,
+            "matched:  '{}'",
+            &normalized[..len.min(normalized.len())]
+        );
     }
     for (i, (name, value)) in m.captures.iter().enumerate() {
         let key = name.clone().unwrap_or_else(|| i.to_string());
-        let _ = writeln!(out, "capture:  {key} = {}", value.as_deref().unwrap_or("(none)"));
+        let _ = writeln!(
+            out,
+            "capture:  {key} = {}",
+            value.as_deref().unwrap_or("(none)")
+        );
     }
-    let chain: Vec<&str> =
-        plan.chains[m.route as usize].plugins.iter().map(|p| config.plugins[p.index()].name()).collect();
+    let chain: Vec<&str> = plan.chains[m.route as usize]
+        .plugins
+        .iter()
+        .map(|p| config.plugins[p.index()].name())
+        .collect();
     let _ = writeln!(
         out,
         "plugins:  {}",
-        if chain.is_empty() { "(none)".to_string() } else { chain.join(" → ") }
+        if chain.is_empty() {
+            "(none)".to_string()
+        } else {
+            chain.join(" → ")
+        }
     );
     let https_only = route.protocols.contains(&ir::Protocol::Https)
         && !route.protocols.contains(&ir::Protocol::Http);
@@ -211,11 +240,18 @@ pub fn render(
         return Ok(out);
     }
     let Some(sid) = route.service else {
-        let _ = writeln!(out, "answer:   503 {{\"message\":\"no Service found with those values\"}} (after plugins)");
+        let _ = writeln!(
+            out,
+            "answer:   503 {{\"message\":\"no Service found with those values\"}} (after plugins)"
+        );
         return Ok(out);
     };
     let svc = &config.services[sid.index()];
-    let stripped = if route.strip_path { m.matched_len } else { None };
+    let stripped = if route.strip_path {
+        m.matched_len
+    } else {
+        None
+    };
     let upath = path::upstream_path(svc.path.as_deref(), &normalized, stripped, query);
     let (target_host, target_port, host_header_override) = match svc.upstream {
         Some(u) => {
@@ -244,14 +280,20 @@ pub fn render(
     if let Some(len) = stripped.filter(|&l| l > 0 && &normalized[..l] != "/") {
         let _ = writeln!(out, "          X-Forwarded-Prefix: {}", &normalized[..len]);
     }
-    let _ = writeln!(out, "          X-Forwarded-Host: {}", host.to_ascii_lowercase());
+    let _ = writeln!(
+        out,
+        "          X-Forwarded-Host: {}",
+        host.to_ascii_lowercase()
+    );
     let _ = writeln!(out, "          X-Forwarded-Path: {raw_path}");
     Ok(out)
 }
 
 pub fn explain(file: &Path, method: &str, url: &str, headers: &[String]) -> Result<ExitCode> {
     let src = cli::read_source(file)?;
-    let Some((config, plan)) = cli::checked(&src) else { return Ok(ExitCode::FAILURE) };
+    let Some((config, plan)) = cli::checked(&src) else {
+        return Ok(ExitCode::FAILURE);
+    };
     print!("{}", render(&config, &plan, method, url, headers)?);
     Ok(ExitCode::SUCCESS)
 }

@@ -2,7 +2,7 @@
 
 mod build;
 mod explain;
-mod routes;
+pub mod routes;
 
 use std::{
     path::{Path, PathBuf},
@@ -77,9 +77,12 @@ pub fn main() -> ExitCode {
 
 /// Reads FILE, keeping the name as the user wrote it (never made absolute).
 pub(crate) fn read_source(path: &Path) -> Result<SourceFile> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(SourceFile { name: path.display().to_string(), text })
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(SourceFile {
+        name: path.display().to_string(),
+        text,
+    })
 }
 
 pub(crate) fn report(file: &SourceFile, diags: &Diagnostics) {
@@ -89,9 +92,7 @@ pub(crate) fn report(file: &SourceFile, diags: &Diagnostics) {
 }
 
 /// Front end + plan, diagnostics printed; `None` when there were errors.
-pub(crate) fn checked(
-    file: &SourceFile,
-) -> Option<(crate::ir::Config, crate::plan::Plan)> {
+pub(crate) fn checked(file: &SourceFile) -> Option<(crate::ir::Config, crate::plan::Plan)> {
     match write::check(file) {
         Ok((config, plan, warnings)) => {
             report(file, &warnings);
@@ -108,7 +109,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Check { file } => {
             let src = read_source(&file)?;
-            let Some((config, plan)) = checked(&src) else { return Ok(ExitCode::FAILURE) };
+            let Some((config, plan)) = checked(&src) else {
+                return Ok(ExitCode::FAILURE);
+            };
             eprintln!(
                 "{}: ok — {} services, {} routes ({} after splitting), {} plugins",
                 src.name,
@@ -137,8 +140,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Build { file, out, opts } => build::build(&file, &out, &opts),
         Command::Run { file, opts } => build::run(&file, &opts),
         Command::Routes { file } => routes::routes(&file),
-        Command::Explain { file, method, url, headers } => {
-            explain::explain(&file, &method, &url, &headers)
-        }
+        Command::Explain {
+            file,
+            method,
+            url,
+            headers,
+        } => explain::explain(&file, &method, &url, &headers),
     }
 }

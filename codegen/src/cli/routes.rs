@@ -49,7 +49,10 @@ pub fn conditions(sr: &SubRoute) -> String {
         SubPaths::Prefix(ps) => out.push(format!("paths={}", ps.join(","))),
         SubPaths::Regex(rs) => out.push(format!(
             "paths={}",
-            rs.iter().map(|r| format!("~{r}")).collect::<Vec<_>>().join(",")
+            rs.iter()
+                .map(|r| format!("~{r}"))
+                .collect::<Vec<_>>()
+                .join(",")
         )),
     }
     if out.is_empty() {
@@ -81,7 +84,11 @@ pub fn service_name(config: &ir::Config, route: &ir::Route) -> String {
 /// The table as text (also used by tests).
 pub fn render(config: &ir::Config, plan: &Plan) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{:>4}  {:<18}  {:<28}  {:<20}  conditions", "#", "priority", "route", "service");
+    let _ = writeln!(
+        out,
+        "{:>4}  {:<18}  {:<28}  {:<20}  conditions",
+        "#", "priority", "route", "service"
+    );
     for (rank, sr) in plan.sub_routes.iter().enumerate() {
         let r = &config.routes[sr.route.index()];
         let _ = writeln!(
@@ -98,7 +105,9 @@ pub fn render(config: &ir::Config, plan: &Plan) -> String {
 
 pub fn routes(file: &Path) -> Result<ExitCode> {
     let src = cli::read_source(file)?;
-    let Some((config, plan)) = cli::checked(&src) else { return Ok(ExitCode::FAILURE) };
+    let Some((config, plan)) = cli::checked(&src) else {
+        return Ok(ExitCode::FAILURE);
+    };
     print!("{}", render(&config, &plan));
     Ok(ExitCode::SUCCESS)
 }

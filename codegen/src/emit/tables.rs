@@ -38,8 +38,8 @@ fn route_spec(r: &ir::Route) -> TokenStream {
     };
     let strip_path = r.strip_path;
     let preserve_host = r.preserve_host;
-    let https_only = r.protocols.contains(&ir::Protocol::Https)
-        && !r.protocols.contains(&ir::Protocol::Http);
+    let https_only =
+        r.protocols.contains(&ir::Protocol::Https) && !r.protocols.contains(&ir::Protocol::Http);
     let code = num(r.https_redirect_status_code);
     let reqb = r.request_buffering;
     let respb = r.response_buffering;
@@ -66,8 +66,11 @@ fn service_spec(config: &ir::Config, s: &ir::Service) -> TokenStream {
     let port = num(s.port);
     let path = opt_str(s.path.as_deref());
     let retries = num(s.retries);
-    let (ct, wt, rt_) =
-        (num(s.connect_timeout_ms), num(s.write_timeout_ms), num(s.read_timeout_ms));
+    let (ct, wt, rt_) = (
+        num(s.connect_timeout_ms),
+        num(s.write_timeout_ms),
+        num(s.read_timeout_ms),
+    );
     let (targets, host_header) = match s.upstream {
         Some(u) => {
             let up = &config.upstreams[u.index()];
@@ -77,7 +80,10 @@ fn service_spec(config: &ir::Config, s: &ir::Service) -> TokenStream {
             });
             (quote!(&[#(#ts),*]), opt_str(up.host_header.as_deref()))
         }
-        None => (quote!(&[rt::TargetSpec { host: #host, port: #port, weight: 100 }]), quote!(rt::None)),
+        None => (
+            quote!(&[rt::TargetSpec { host: #host, port: #port, weight: 100 }]),
+            quote!(rt::None),
+        ),
     };
     quote! {
         rt::ServiceSpec {

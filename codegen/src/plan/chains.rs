@@ -48,7 +48,10 @@ pub fn plan_chains(config: &ir::Config, diags: &mut Diagnostics) -> Vec<Chain> {
                 Diagnostic::warning(
                     "K1002",
                     p.origin,
-                    format!("plugin '{}' scoped to consumer '{who}' never runs", p.name()),
+                    format!(
+                        "plugin '{}' scoped to consumer '{who}' never runs",
+                        p.name()
+                    ),
                 )
                 .label("consumer-scoped")
                 .help(
@@ -69,7 +72,9 @@ pub fn plan_chains(config: &ir::Config, diags: &mut Diagnostics) -> Vec<Chain> {
 fn chain_for(config: &ir::Config, route: RouteId, service: Option<ServiceId>) -> Chain {
     let mut best: BTreeMap<&'static str, (u8, PluginId)> = BTreeMap::new();
     for (i, p) in config.plugins.iter().enumerate() {
-        let Some(lvl) = level(&p.scope, route, service) else { continue };
+        let Some(lvl) = level(&p.scope, route, service) else {
+            continue;
+        };
         let id = PluginId(i as u32);
         best.entry(p.name())
             .and_modify(|cur| {
@@ -82,8 +87,13 @@ fn chain_for(config: &ir::Config, route: RouteId, service: Option<ServiceId>) ->
     let mut plugins: Vec<PluginId> = best.into_values().map(|(_, id)| id).collect();
     // Higher priority first; equal priorities by name, descending (Kong's sort).
     plugins.sort_by(|a, b| {
-        let (pa, pb) = (&config.plugins[a.index()].config, &config.plugins[b.index()].config);
-        pb.priority().cmp(&pa.priority()).then_with(|| pb.name().cmp(pa.name()))
+        let (pa, pb) = (
+            &config.plugins[a.index()].config,
+            &config.plugins[b.index()].config,
+        );
+        pb.priority()
+            .cmp(&pa.priority())
+            .then_with(|| pb.name().cmp(pa.name()))
     });
     Chain { plugins }
 }

@@ -69,7 +69,10 @@ pub struct Plan {
 
 impl Plan {
     pub fn regex_index(&self, source: &str) -> u32 {
-        self.regexes.iter().position(|r| r == source).unwrap_or(usize::MAX) as u32
+        self.regexes
+            .iter()
+            .position(|r| r == source)
+            .unwrap_or(usize::MAX) as u32
     }
 }
 
@@ -125,7 +128,13 @@ pub fn plan(config: &ir::Config) -> (Plan, Diagnostics) {
 
     let chains = chains::plan_chains(config, &mut diags);
     shadow::check(config, &sub_routes, &mut diags);
-    let plan = Plan { sub_routes, exact_hosts, other, regexes, chains };
+    let plan = Plan {
+        sub_routes,
+        exact_hosts,
+        other,
+        regexes,
+        chains,
+    };
     (plan, diags)
 }
 
@@ -178,7 +187,10 @@ fn split_route(id: RouteId, r: &ir::Route) -> Vec<SubRoute> {
         ),
     };
     if groups.len() <= 1 {
-        let paths = groups.first().map(|(_, ps)| to_paths(ps)).unwrap_or(SubPaths::Any);
+        let paths = groups
+            .first()
+            .map(|(_, ps)| to_paths(ps))
+            .unwrap_or(SubPaths::Any);
         return vec![make(None, r.id.clone(), paths)];
     }
     groups

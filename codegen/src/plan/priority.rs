@@ -87,7 +87,8 @@ pub fn inputs(route: &ir::Route, paths: &SubPaths) -> Inputs {
     .filter(|b| **b)
     .count() as u32;
     let plain_host_only = route.hosts.as_ref().is_some_and(|hs| {
-        hs.iter().all(|h| matches!(h, ir::HostPattern::Exact { .. }))
+        hs.iter()
+            .all(|h| matches!(h, ir::HostPattern::Exact { .. }))
     });
     let (regex, uri_length) = match paths {
         SubPaths::Any => (false, 0),

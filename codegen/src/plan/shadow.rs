@@ -26,12 +26,26 @@ fn host_covers(a: &HostPattern, b: &HostPattern) -> bool {
         (Prefix { prefix, port: pa }, Exact { host, port: pb }) => {
             host.starts_with(prefix.as_str()) && port_covers(*pa, *pb)
         }
-        (Suffix { suffix: sa, port: pa }, Suffix { suffix: sb, port: pb }) => {
-            sb.ends_with(sa.as_str()) && port_covers(*pa, *pb)
-        }
-        (Prefix { prefix: sa, port: pa }, Prefix { prefix: sb, port: pb }) => {
-            sb.starts_with(sa.as_str()) && port_covers(*pa, *pb)
-        }
+        (
+            Suffix {
+                suffix: sa,
+                port: pa,
+            },
+            Suffix {
+                suffix: sb,
+                port: pb,
+            },
+        ) => sb.ends_with(sa.as_str()) && port_covers(*pa, *pb),
+        (
+            Prefix {
+                prefix: sa,
+                port: pa,
+            },
+            Prefix {
+                prefix: sb,
+                port: pb,
+            },
+        ) => sb.starts_with(sa.as_str()) && port_covers(*pa, *pb),
         _ => false,
     }
 }
@@ -40,26 +54,34 @@ fn host_covers(a: &HostPattern, b: &HostPattern) -> bool {
 pub fn covers(a: &SubRoute, b: &SubRoute) -> bool {
     let hosts = a.hosts.is_empty()
         || (!b.hosts.is_empty()
-            && b.hosts.iter().all(|hb| a.hosts.iter().any(|ha| host_covers(ha, hb))));
+            && b.hosts
+                .iter()
+                .all(|hb| a.hosts.iter().any(|ha| host_covers(ha, hb))));
     let methods = a.methods.is_empty()
         || (!b.methods.is_empty() && b.methods.iter().all(|m| a.methods.contains(m)));
     let headers = a.headers.iter().all(|ha| {
-        b.headers.iter().any(|hb| {
-            hb.name == ha.name
-                && hb.values.iter().all(|v| {
-                    a_value_covers(&ha.values, v)
-                })
-        })
+        b.headers
+            .iter()
+            .any(|hb| hb.name == ha.name && hb.values.iter().all(|v| a_value_covers(&ha.values, v)))
     });
     let paths = match (&a.paths, &b.paths) {
         (SubPaths::Any, _) => true,
-        (SubPaths::Prefix(pa), SubPaths::Prefix(pb)) => {
-            pb.iter().all(|p| pa.iter().any(|q| p.starts_with(q.as_str())))
-        }
+        (SubPaths::Prefix(pa), SubPaths::Prefix(pb)) => pb
+            .iter()
+            .all(|p| pa.iter().any(|q| p.starts_with(q.as_str()))),
         (SubPaths::Regex(ra), SubPaths::Regex(rb)) => rb.iter().all(|r| ra.contains(r)),
+        // A regex without metacharacters (`~/api`) is, anchored at the start, a prefix.
+        (SubPaths::Regex(ra), SubPaths::Prefix(pb)) => pb.iter().all(|p| {
+            ra.iter()
+                .any(|r| is_literal(r) && p.starts_with(r.as_str()))
+        }),
         _ => false,
     };
     hosts && methods && headers && paths
+}
+
+fn is_literal(re: &str) -> bool {
+    regex_syntax::escape(re) == re
 }
 
 fn a_value_covers(a: &[HeaderValue], v: &HeaderValue) -> bool {
@@ -81,7 +103,10 @@ pub fn check(config: &ir::Config, subs: &[SubRoute], diags: &mut Diagnostics) {
         per_route[sr.route.index()].0 += 1;
     }
     for (j, b) in subs.iter().enumerate() {
-        if let Some(i) = subs[..j].iter().position(|a| a.route != b.route && covers(a, b)) {
+        if let Some(i) = subs[..j]
+            .iter()
+            .position(|a| a.route != b.route && covers(a, b))
+        {
             let e = &mut per_route[b.route.index()];
             e.1 += 1;
             e.2.get_or_insert(i);
@@ -97,7 +122,10 @@ pub fn check(config: &ir::Config, subs: &[SubRoute], diags: &mut Diagnostics) {
             None => format!("route {}", b_route.id),
         };
         let msg = if shadowed == total {
-            format!("{b_label} can never match: {} always matches first", route_label(config, a))
+            format!(
+                "{b_label} can never match: {} always matches first",
+                route_label(config, a)
+            )
         } else {
             format!(
                 "some paths of {b_label} can never match: {} always matches them first",

@@ -3,7 +3,10 @@ use crate::{diag::Span, ir::*};
 
 fn route(name: &str) -> Route {
     Route {
-        id: format!("00000000-0000-0000-0000-{:012x}", name.len() * 7919 + name.as_bytes()[0] as usize),
+        id: format!(
+            "00000000-0000-0000-0000-{:012x}",
+            name.len() * 7919 + name.as_bytes()[0] as usize
+        ),
         name: Some(name.into()),
         service: None,
         protocols: vec![Protocol::Http, Protocol::Https],
@@ -23,7 +26,10 @@ fn route(name: &str) -> Route {
 }
 
 fn exact(h: &str) -> HostPattern {
-    HostPattern::Exact { host: h.into(), port: None }
+    HostPattern::Exact {
+        host: h.into(),
+        port: None,
+    }
 }
 fn prefix(p: &str) -> PathPattern {
     PathPattern::Prefix(p.into())
@@ -32,11 +38,20 @@ fn regex(p: &str) -> PathPattern {
     PathPattern::Regex(p.into())
 }
 fn header(name: &str, v: &str) -> HeaderCondition {
-    HeaderCondition { name: name.into(), values: vec![HeaderValue::Exact(v.into())] }
+    HeaderCondition {
+        name: name.into(),
+        values: vec![HeaderValue::Exact(v.into())],
+    }
 }
 
 fn config(routes: Vec<Route>) -> Config {
-    Config { services: vec![], routes, upstreams: vec![], consumers: vec![], plugins: vec![] }
+    Config {
+        services: vec![],
+        routes,
+        upstreams: vec![],
+        consumers: vec![],
+        plugins: vec![],
+    }
 }
 
 /// Route names in match order.
@@ -66,19 +81,85 @@ fn priority_formula_matches_kong_bits() {
         uri_length: 0,
     };
     let cases: &[(Inputs, u64)] = &[
-        (Inputs { weight: 1, uri_length: 4, ..base }, (1 << 29) | 4),
-        (Inputs { weight: 2, header_count: 1, uri_length: 3, ..base }, (2 << 29) | (1 << 20) | 3),
-        (Inputs { weight: 1, plain_host_only: true, ..base }, (1 << 60) | (1 << 29)),
-        (Inputs { weight: 1, regex: true, regex_priority: 1, ..base }, (1 << 51) | (1 << 29) | (1 << 19)),
+        (
+            Inputs {
+                weight: 1,
+                uri_length: 4,
+                ..base
+            },
+            (1 << 29) | 4,
+        ),
+        (
+            Inputs {
+                weight: 2,
+                header_count: 1,
+                uri_length: 3,
+                ..base
+            },
+            (2 << 29) | (1 << 20) | 3,
+        ),
+        (
+            Inputs {
+                weight: 1,
+                plain_host_only: true,
+                ..base
+            },
+            (1 << 60) | (1 << 29),
+        ),
+        (
+            Inputs {
+                weight: 1,
+                regex: true,
+                regex_priority: 1,
+                ..base
+            },
+            (1 << 51) | (1 << 29) | (1 << 19),
+        ),
         // weight 4 sets the 32-bit sign bit: saturates to 2^63, weight bits lost.
-        (Inputs { weight: 4, uri_length: 2, ..base }, 1 << 63),
-        (Inputs { weight: 4, plain_host_only: true, uri_length: 2, ..base }, (1 << 63) | (1 << 60) | 2),
+        (
+            Inputs {
+                weight: 4,
+                uri_length: 2,
+                ..base
+            },
+            1 << 63,
+        ),
+        (
+            Inputs {
+                weight: 4,
+                plain_host_only: true,
+                uri_length: 2,
+                ..base
+            },
+            (1 << 63) | (1 << 60) | 2,
+        ),
         // negative regex_priority: its operand saturates.
-        (Inputs { weight: 1, regex: true, regex_priority: -1, ..base }, (1 << 63) | (1 << 51) | (1 << 29)),
+        (
+            Inputs {
+                weight: 1,
+                regex: true,
+                regex_priority: -1,
+                ..base
+            },
+            (1 << 63) | (1 << 51) | (1 << 29),
+        ),
         // empty hosts `[]` with nothing else.
-        (Inputs { plain_host_only: true, ..base }, 1 << 60),
+        (
+            Inputs {
+                plain_host_only: true,
+                ..base
+            },
+            1 << 60,
+        ),
         // prefix length masked to 19 bits.
-        (Inputs { weight: 1, uri_length: 0x80001, ..base }, (1 << 29) | 1),
+        (
+            Inputs {
+                weight: 1,
+                uri_length: 0x80001,
+                ..base
+            },
+            (1 << 29) | 1,
+        ),
     ];
     for (i, (inp, want)) in cases.iter().enumerate() {
         assert_eq!(Priority::from_inputs(*inp).0, *want, "case {i}: {inp:?}");
@@ -90,7 +171,10 @@ fn route_order_follows_kong() {
     let mut a = route("plain");
     a.hosts = Some(vec![exact("api.x.com")]);
     let mut b = route("wild");
-    b.hosts = Some(vec![HostPattern::Suffix { suffix: ".x.com".into(), port: None }]);
+    b.hosts = Some(vec![HostPattern::Suffix {
+        suffix: ".x.com".into(),
+        port: None,
+    }]);
     b.methods = vec!["GET".into()];
     b.paths = vec![prefix("/v1")];
     assert_eq!(order(vec![b.clone(), a.clone()]), ["plain", "wild"]);
@@ -129,7 +213,10 @@ fn route_order_follows_kong() {
     // weight 4 sits above every weight <= 3 route, even a plain-host one.
     let mut four = route("four");
     four.methods = vec!["GET".into()];
-    four.hosts = Some(vec![HostPattern::Suffix { suffix: ".b".into(), port: None }]);
+    four.hosts = Some(vec![HostPattern::Suffix {
+        suffix: ".b".into(),
+        port: None,
+    }]);
     four.paths = vec![prefix("/")];
     four.headers = vec![header("x", "y")];
     assert_eq!(order(vec![a, four]), ["four", "plain"]);
@@ -153,8 +240,11 @@ fn multi_path_routes_split_like_kong() {
     r.paths = vec![prefix("/aa"), regex("/r"), prefix("/bbbb"), prefix("/cc")];
     let cfg = config(vec![r]);
     let (p, _) = plan(&cfg);
-    let groups: Vec<(Option<usize>, SubPaths)> =
-        p.sub_routes.iter().map(|s| (s.group, s.paths.clone())).collect();
+    let groups: Vec<(Option<usize>, SubPaths)> = p
+        .sub_routes
+        .iter()
+        .map(|s| (s.group, s.paths.clone()))
+        .collect();
     // regex group first (regex flag), then longest prefix.
     assert_eq!(
         groups,
@@ -164,7 +254,10 @@ fn multi_path_routes_split_like_kong() {
             (Some(1), SubPaths::Prefix(vec!["/aa".into(), "/cc".into()])),
         ]
     );
-    assert_eq!(p.sub_routes[0].id, split_id("a1b2c3d4-0000-4000-8000-000000000001", 2));
+    assert_eq!(
+        p.sub_routes[0].id,
+        split_id("a1b2c3d4-0000-4000-8000-000000000001", 2)
+    );
     // a single group is not split
     let mut one = route("one");
     one.paths = vec![prefix("/a"), prefix("/b")];
@@ -182,7 +275,13 @@ fn split_ids_are_uuid_v5() {
 #[test]
 fn host_tables_partition_ranks() {
     let mut a = route("a");
-    a.hosts = Some(vec![exact("a.com"), HostPattern::Prefix { prefix: "a.".into(), port: None }]);
+    a.hosts = Some(vec![
+        exact("a.com"),
+        HostPattern::Prefix {
+            prefix: "a.".into(),
+            port: None,
+        },
+    ]);
     let mut b = route("b");
     b.hosts = Some(vec![exact("a.com")]);
     b.paths = vec![prefix("/x")];
@@ -218,6 +317,28 @@ fn shadowed_routes_are_reported() {
     first.id = "ffffffff-0000-0000-0000-000000000001".into();
     first.paths = vec![prefix("/api")];
     let (_, d) = plan(&config(vec![dup, first]));
-    let msgs: Vec<String> = d.iter().map(|x| format!("{} {}", x.code, x.message)).collect();
-    assert_eq!(msgs, ["K1001 route 'dup' can never match: route 'first' always matches first"]);
+    let msgs: Vec<String> = d
+        .iter()
+        .map(|x| format!("{} {}", x.code, x.message))
+        .collect();
+    assert_eq!(
+        msgs,
+        ["K1001 route 'dup' can never match: route 'first' always matches first"]
+    );
+}
+
+#[test]
+fn a_literal_regex_shadows_longer_prefixes() {
+    let mut legacy = route("legacy");
+    legacy.paths = vec![regex("/api")];
+    let mut v1 = route("v1");
+    v1.paths = vec![prefix("/api/v1")];
+    v1.methods = vec!["GET".into()];
+    let (_, d) = plan(&config(vec![v1.clone(), legacy]));
+    assert_eq!(d.iter().map(|x| x.code).collect::<Vec<_>>(), ["K1001"]);
+    // a real regex is not claimed to cover anything
+    let mut re = route("re");
+    re.paths = vec![regex("/a.i")];
+    let (_, d) = plan(&config(vec![v1, re]));
+    assert!(d.is_empty());
 }

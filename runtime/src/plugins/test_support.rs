@@ -5,7 +5,6 @@ use std::{
     net::SocketAddr,
     pin::pin,
     task::{Context, Poll, Waker},
-    time::Instant,
 };
 
 use crate::{
@@ -27,19 +26,14 @@ pub(crate) static ROUTE: RouteSpec = RouteSpec {
 };
 
 pub(crate) fn ctx() -> Ctx {
-    Ctx {
-        request_id: "0123456789abcdef0123456789abcdef".into(),
-        client_addr: SocketAddr::from(([192, 0, 2, 7], 50123)),
-        listener_port: 8000,
-        scheme: "http",
-        normalized_path: "/".into(),
-        route: &ROUTE,
-        matched: MatchInfo::default(),
-        started: Instant::now(),
-        correlation_id: None,
-        upstream_latency_ms: None,
-        kong_generated: false,
-    }
+    let mut cx = Ctx::new(
+        &ROUTE,
+        MatchInfo::default(),
+        SocketAddr::from(([192, 0, 2, 7], 50123)),
+    );
+    cx.request_id = "0123456789abcdef0123456789abcdef".into();
+    cx.kong_generated = false;
+    cx
 }
 
 /// A request for `uri` with `headers` (repeated names append).

@@ -6,65 +6,69 @@ use super::*;
 /// Scans every sub-route in rank order with a naive matcher written independently of the
 /// router (no indexes, no rank lists, regexes compiled per call).
 fn reference(tables: &RouterTables, req: &RouteRequest<'_>) -> Option<MatchInfo> {
-    tables.sub_routes.iter().enumerate().find_map(|(rank, sub)| {
-        let host_ok = sub.hosts.is_empty()
-            || sub.hosts.iter().any(|h| match *h {
-                HostMatch::Exact { host, port } => {
-                    req.host == host && port.is_none_or(|p| p == req.port)
-                }
-                HostMatch::Suffix { suffix, port } => {
-                    req.host.len() >= suffix.len()
-                        && req.host[req.host.len() - suffix.len()..] == *suffix
-                        && port.is_none_or(|p| p == req.port)
-                }
-                HostMatch::Prefix { prefix, port } => {
-                    req.host.get(..prefix.len()) == Some(prefix)
-                        && port.is_none_or(|p| p == req.port)
-                }
-            });
-        let method_ok = sub.methods.is_empty() || sub.methods.contains(&req.method);
-        let headers_ok = sub.headers.iter().all(|h| {
-            let name = h.name.replace('_', "-");
-            req.headers.get_all(name.as_str()).iter().any(|v| {
-                let v = String::from_utf8_lossy(v.as_bytes()).to_ascii_lowercase();
-                h.values.iter().any(|c| match *c {
-                    HeaderValueMatch::Exact(lit) => v == lit,
-                    HeaderValueMatch::Regex(i) => regex::Regex::new(tables.regexes[i as usize])
-                        .expect("valid")
-                        .is_match(&v),
+    tables
+        .sub_routes
+        .iter()
+        .enumerate()
+        .find_map(|(rank, sub)| {
+            let host_ok = sub.hosts.is_empty()
+                || sub.hosts.iter().any(|h| match *h {
+                    HostMatch::Exact { host, port } => {
+                        req.host == host && port.is_none_or(|p| p == req.port)
+                    }
+                    HostMatch::Suffix { suffix, port } => {
+                        req.host.len() >= suffix.len()
+                            && req.host[req.host.len() - suffix.len()..] == *suffix
+                            && port.is_none_or(|p| p == req.port)
+                    }
+                    HostMatch::Prefix { prefix, port } => {
+                        req.host.get(..prefix.len()) == Some(prefix)
+                            && port.is_none_or(|p| p == req.port)
+                    }
+                });
+            let method_ok = sub.methods.is_empty() || sub.methods.contains(&req.method);
+            let headers_ok = sub.headers.iter().all(|h| {
+                let name = h.name.replace('_', "-");
+                req.headers.get_all(name.as_str()).iter().any(|v| {
+                    let v = String::from_utf8_lossy(v.as_bytes()).to_ascii_lowercase();
+                    h.values.iter().any(|c| match *c {
+                        HeaderValueMatch::Exact(lit) => v == lit,
+                        HeaderValueMatch::Regex(i) => regex::Regex::new(tables.regexes[i as usize])
+                            .expect("valid")
+                            .is_match(&v),
+                    })
                 })
-            })
-        });
-        if !(host_ok && method_ok && headers_ok) {
-            return None;
-        }
-        let (matched_len, captures) = match sub.paths {
-            PathMatch::Any => (None, vec![]),
-            PathMatch::Prefix(list) => {
-                let p = list.iter().find(|p| req.path.get(..p.len()) == Some(**p))?;
-                (Some(p.len()), vec![])
+            });
+            if !(host_ok && method_ok && headers_ok) {
+                return None;
             }
-            PathMatch::Regex(list) => list.iter().find_map(|&i| {
-                let re = regex::Regex::new(&format!("^(?:{})", tables.regexes[i as usize]))
-                    .expect("valid");
-                let caps = re.captures(req.path)?;
-                let all: Vec<_> = re
-                    .capture_names()
-                    .zip(caps.iter())
-                    .map(|(n, m)| (n.map(String::from), m.map(|m| m.as_str().to_owned())))
-                    .collect();
-                let len = caps.get(0).map(|m| m.len());
-                let group1 = caps.get(1).is_some();
-                Some((len, if group1 { all } else { vec![] }))
-            })?,
-        };
-        Some(MatchInfo {
-            route: sub.route,
-            sub_route: rank as u32,
-            matched_len,
-            captures,
+            let (matched_len, captures) = match sub.paths {
+                PathMatch::Any => (None, vec![]),
+                PathMatch::Prefix(list) => {
+                    let p = list.iter().find(|p| req.path.get(..p.len()) == Some(**p))?;
+                    (Some(p.len()), vec![])
+                }
+                PathMatch::Regex(list) => list.iter().find_map(|&i| {
+                    let re = regex::Regex::new(&format!("^{}", tables.regexes[i as usize]))
+                        .expect("valid");
+                    let caps = re.captures(req.path)?;
+                    let all: Vec<_> = re
+                        .capture_names()
+                        .zip(caps.iter())
+                        .map(|(n, m)| (n.map(String::from), m.map(|m| m.as_str().to_owned())))
+                        .collect();
+                    let len = caps.get(0).map(|m| m.len());
+                    let group1 = caps.get(1).is_some();
+                    Some((len, if group1 { all } else { vec![] }))
+                })?,
+            };
+            Some(MatchInfo {
+                route: sub.route,
+                sub_route: rank as u32,
+                matched_len,
+                captures,
+            })
         })
-    })
 }
 
 const HOSTS: [&str; 5] = ["a.com", "b.com", "x.a.com", "api.b.com", "c"];
