@@ -354,6 +354,7 @@ impl Drop for ActiveGuard {
 struct Tracked {
     inner: Body,
     _guard: ActiveGuard,
+    _in_flight: crate::status::InFlight,
 }
 
 impl HttpBody for Tracked {
@@ -393,6 +394,7 @@ async fn serve_connection<G: Gateway>(
             let guard = ActiveGuard::new(&act);
             let sh = sh.clone();
             async move {
+                let in_flight = sh.stats.start_request();
                 let resp = handle(&sh, peer, req).await;
                 sh.stats.request_served();
                 let (parts, inner) = resp.into_parts();
@@ -401,6 +403,7 @@ async fn serve_connection<G: Gateway>(
                     Tracked {
                         inner,
                         _guard: guard,
+                        _in_flight: in_flight,
                     },
                 ))
             }

@@ -5,7 +5,7 @@
 //!   shutdown started (load balancers stop sending new requests);
 //! * `GET /status` → build facts, uptime and requests served, e.g.
 //!   `{"version":"0.1.0","kiln_version":"0.1.0","source":"kong.yml","config_sha256":"…",
-//!   "uptime_seconds":12,"requests_served":345,"draining":false}`;
+//!   "uptime_seconds":12,"requests_served":345,"requests_in_flight":2,"draining":false}`;
 //! * anything else → 404 `{"message":"Not found"}`.
 
 use std::{
@@ -30,7 +30,18 @@ pub struct Stats {
     info: BuildInfo,
     started: Instant,
     requests: AtomicU64,
+    in_flight: Arc<AtomicU64>,
     draining: AtomicBool,
+}
+
+/// One request in progress (until its response body has been sent or dropped).
+#[derive(Debug)]
+pub struct InFlight(Arc<AtomicU64>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Stats {
@@ -40,8 +51,20 @@ impl Stats {
             info,
             started: Instant::now(),
             requests: AtomicU64::new(0),
+            in_flight: Arc::new(AtomicU64::new(0)),
             draining: AtomicBool::new(false),
         }
+    }
+
+    /// Counts a request as in progress while the returned guard lives.
+    pub fn start_request(&self) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(self.in_flight.clone())
+    }
+
+    /// Requests received whose response is not finished yet.
+    pub fn requests_in_flight(&self) -> u64 {
+        self.in_flight.load(Ordering::Relaxed)
     }
 
     /// Counts one answered proxy request.
@@ -86,6 +109,7 @@ pub fn answer(stats: &Stats, method: &Method, path: &str) -> Response {
                 "config_sha256": stats.info.config_sha256,
                 "uptime_seconds": stats.started.elapsed().as_secs(),
                 "requests_served": stats.requests_served(),
+                "requests_in_flight": stats.requests_in_flight(),
                 "draining": stats.is_draining(),
             });
             response::with_body(200, JSON, body.to_string())

@@ -100,8 +100,9 @@ struct Gateway {
 }
 
 fn start_gateway(echo: SocketAddr) -> Gateway {
+    let binary = gateway_binary();
     let started = Instant::now();
-    let mut child = Command::new(gateway_binary())
+    let mut child = Command::new(binary)
         .env("KILN_PROXY_LISTEN", "127.0.0.1:0")
         .env("KILN_STATUS_LISTEN", "127.0.0.1:0")
         .env("KILN_WORKERS", "2")
@@ -131,7 +132,10 @@ fn start_gateway(echo: SocketAddr) -> Gateway {
     let (Some(addr), Some(status)) = (proxy, status) else {
         panic!("gateway did not report its listeners")
     };
-    eprintln!("gateway listening after {:?}", started.elapsed());
+    eprintln!(
+        "gateway reported its listeners {:?} after exec",
+        started.elapsed()
+    );
     Gateway {
         proc: Proc(child),
         addr,
@@ -185,8 +189,18 @@ async fn sigterm_drains_in_flight_requests_then_exits_zero() {
             })
         })
         .collect();
-    // Give the requests time to reach the gateway (they take 800 ms upstream).
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Wait until the gateway holds all of them (they take 800 ms upstream), then SIGTERM.
+    let status = gw.status;
+    within("requests in flight", async {
+        loop {
+            let s = get(status, "localhost", "/status", &[]).await.json();
+            if s["requests_in_flight"].as_u64() == Some(8) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
     sigterm(&gw.proc);
     for t in in_flight {
         let r = within("in-flight request", t).await.expect("task");

@@ -6,7 +6,15 @@ use kiln_tests::harness::{request, start};
 include!(concat!(env!("OUT_DIR"), "/fixtures.rs"));
 
 /// (method, Host, path, extra headers) → the route that must answer (`None`: 404).
-const CASES: &[(&str, &str, &str, &[(&str, &str)], Option<&str>)] = &[
+type Case = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    Option<&'static str>,
+);
+
+const CASES: &[Case] = &[
     // hosts: plain beats a wildcard route with more fields
     ("GET", "api.example.test", "/v1", &[], Some("plain-host")),
     ("GET", "x.example.test", "/v1", &[], Some("wildcard-suffix")),

@@ -24,6 +24,18 @@ fn describe_route(config: &ir::Config, i: usize) -> String {
     }
 }
 
+/// Ascending indices as inclusive runs: `[0, 1, 2, 5]` → `[(0, 2), (5, 5)]`.
+fn runs(sorted: &[usize]) -> Vec<(usize, usize)> {
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    for &i in sorted {
+        match out.last_mut() {
+            Some((_, end)) if *end + 1 == i => *end = i,
+            _ => out.push((i, i)),
+        }
+    }
+    out
+}
+
 pub fn emit_gateway_type(config: &ir::Config, plan: &Plan, source: &SourceInfo) -> TokenStream {
     // Distinct chains, in order of first use.
     let mut chain_of_route = Vec::with_capacity(config.routes.len());
@@ -126,7 +138,14 @@ pub fn emit_gateway_type(config: &ir::Config, plan: &Plan, source: &SourceInfo) 
     // Dispatch: routes grouped by chain.
     let arms = chains.iter().enumerate().map(|(n, (_, _, routes))| {
         let name = format_ident!("chain_{}", n);
-        let pats = routes.iter().map(|&r| num(r as u64));
+        let pats = runs(routes).into_iter().map(|(a, b)| {
+            let (la, lb) = (num(a as u64), num(b as u64));
+            if a == b {
+                quote!(#la)
+            } else {
+                quote!(#la..=#lb)
+            }
+        });
         quote!(#(#pats)|* => self.#name(cx, req).await,)
     });
 
@@ -169,17 +188,10 @@ pub fn emit_gateway_type(config: &ir::Config, plan: &Plan, source: &SourceInfo) 
                 &SERVICES
             }
 
-            fn handle(
-                &self,
-                route: u32,
-                cx: &mut rt::Ctx,
-                req: rt::Request,
-            ) -> impl rt::Future<Output = rt::Response> + rt::Send {
-                async move {
-                    match route {
-                        #(#arms)*
-                        _ => rt::unknown_route(cx, req.headers()),
-                    }
+            async fn handle(&self, route: u32, cx: &mut rt::Ctx, req: rt::Request) -> rt::Response {
+                match route {
+                    #(#arms)*
+                    _ => rt::unknown_route(cx, req.headers()),
                 }
             }
         }
