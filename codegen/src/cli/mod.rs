@@ -1,7 +1,7 @@
 //! `kiln check | emit | build | run | routes | explain` (docs/cli.md).
 
 mod build;
-mod explain;
+pub mod explain;
 pub mod routes;
 
 use std::{
