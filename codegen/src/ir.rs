@@ -246,6 +246,13 @@ impl PluginConfig {
         }
     }
 
+    /// Authentication plugins identify consumers (and run Kong's anonymous logic).
+    pub fn is_authentication(&self) -> bool {
+        match self {
+            PluginConfig::CorrelationId(_) | PluginConfig::RequestTermination(_) => false,
+        }
+    }
+
     /// Kong's priority (kong-compat.md §3.1).
     pub fn priority(&self) -> i32 {
         match self {

@@ -44,6 +44,8 @@ pub struct Ctx {
     /// True when the response was produced by the gateway, not the upstream. Starts `true`;
     /// the proxy clears it when an upstream response is passed on.
     pub kong_generated: bool,
+    /// What authentication plugins decided so far.
+    pub auth: crate::consumer::Authenticated,
     /// Host part of the request's `Host` (HTTP/2: `:authority`), split as Kong does, not
     /// lower-cased (`X-Forwarded-Host` lower-cases it, redirects use it).
     pub host: String,
@@ -73,6 +75,7 @@ impl Ctx {
             correlation_id: None,
             upstream_latency_ms: None,
             kong_generated: true,
+            auth: Default::default(),
             host: String::new(),
             request_uri: http::Uri::from_static("/"),
             http_version: http::Version::HTTP_11,

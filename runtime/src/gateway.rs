@@ -96,6 +96,11 @@ pub trait Gateway: Sized + Send + Sync + 'static {
     /// All services, indexed by [`RouteSpec::service`].
     fn services(&self) -> &'static [ServiceSpec];
 
+    /// All consumers, indexed by [`crate::consumer::Authenticated::consumer`].
+    fn consumers(&self) -> &'static [crate::consumer::ConsumerSpec] {
+        &[]
+    }
+
     /// Runs route `route`'s chain: access phase in Kong's priority order, then the proxy (or
     /// 503 when the route has no service), then header_filter on the response. `cx` already
     /// carries the match. Never fails: errors become Kong-style responses.

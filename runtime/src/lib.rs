@@ -18,6 +18,7 @@
 //! [`pool`] (upstream side), [`server`] / [`status`] (listeners), [`response`] (Kong's own
 //! answers), [`request_id`] (`X-Kong-Request-Id` values).
 
+pub mod consumer;
 pub mod ctx;
 pub mod gateway;
 pub mod path;
@@ -54,6 +55,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Items only generated code uses. Not a stable API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::consumer::ConsumerSpec;
     pub use crate::ctx::Ctx;
     pub use crate::ctx::MatchInfo;
     pub use crate::gateway::{

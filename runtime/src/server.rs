@@ -583,6 +583,7 @@ async fn handle<G: Gateway>(
         correlation_id: None,
         upstream_latency_ms: None,
         kong_generated: true,
+        auth: Default::default(),
         host: host.to_owned(),
         request_uri: parts.uri.clone(),
         http_version: parts.version,

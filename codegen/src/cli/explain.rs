@@ -215,11 +215,7 @@ pub fn render(
             value.as_deref().unwrap_or("(none)")
         );
     }
-    let chain: Vec<&str> = plan.chains[m.route as usize]
-        .plugins
-        .iter()
-        .map(|p| config.plugins[p.index()].name())
-        .collect();
+    let chain: Vec<&str> = plan.chains[m.route as usize].names();
     let _ = writeln!(
         out,
         "plugins:  {}",

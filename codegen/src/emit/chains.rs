@@ -1,19 +1,76 @@
 //! The gateway type: plugin instances as fields, `init`, and one straight-line function per
 //! distinct (plugin chain, service) pair that calls the plugins in order.
 
-use std::collections::BTreeMap;
-
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
 
 use crate::{
     emit::{num, plugins, SourceInfo},
     ir::{self, PluginId, ServiceId},
-    plan::Plan,
+    plan::{Chain, Plan, Step},
 };
 
 fn field(p: PluginId) -> Ident {
     format_ident!("p{}", p.0)
+}
+
+/// `match cx.auth.consumer { Some(3) => 1, Some(5) => 2, _ => 0 }`: which alternative of a
+/// per-consumer step applies (0 = the step's default instance).
+fn select(step: &Step) -> TokenStream {
+    let arms = step.by_consumer.iter().enumerate().map(|(k, (c, _))| {
+        let c = num(c.0);
+        let k = num(k as u64 + 1);
+        quote!(rt::Some(#c) => #k,)
+    });
+    quote!(match cx.auth.consumer { #(#arms)* _ => 0 })
+}
+
+/// Runs alternative `k` of `step` through `call`.
+fn dispatch(step: &Step, sel: TokenStream, call: impl Fn(PluginId) -> TokenStream) -> TokenStream {
+    let arms = step.by_consumer.iter().enumerate().map(|(k, (_, p))| {
+        let k = num(k as u64 + 1);
+        let body = call(*p);
+        quote!(#k => { #body })
+    });
+    let default = step.default.map(&call).unwrap_or_default();
+    quote!(match #sel { #(#arms)* _ => { #default } })
+}
+
+fn step_access(i: usize, step: &Step) -> TokenStream {
+    let call = |p: PluginId| {
+        let f = field(p);
+        quote! {
+            if let rt::ControlFlow::Break(resp) = rt::Plugin::access(&self.#f, cx, &mut req).await {
+                break 'access resp;
+            }
+        }
+    };
+    if step.by_consumer.is_empty() {
+        return step.default.map(call).unwrap_or_default();
+    }
+    let sel = format_ident!("sel_{}", i);
+    let choose = select(step);
+    let run = dispatch(step, quote!(k), call);
+    quote! {
+        let k: u32 = #choose;
+        #sel = rt::Some(k);
+        #run
+    }
+}
+
+fn step_header_filter(i: usize, step: &Step) -> TokenStream {
+    let call = |p: PluginId| {
+        let f = field(p);
+        quote!(rt::Plugin::header_filter(&self.#f, cx, &mut resp);)
+    };
+    if step.by_consumer.is_empty() {
+        return step.default.map(call).unwrap_or_default();
+    }
+    // The instance access chose; if access ended before this step, the one the consumer
+    // known now selects (Kong resolves a plugin's config when its iterator reaches it).
+    let sel = format_ident!("sel_{}", i);
+    let choose = select(step);
+    dispatch(step, quote!(#sel.unwrap_or_else(|| #choose)), call)
 }
 
 fn describe_route(config: &ir::Config, i: usize) -> String {
@@ -38,20 +95,22 @@ fn runs(sorted: &[usize]) -> Vec<(usize, usize)> {
 
 pub fn emit_gateway_type(config: &ir::Config, plan: &Plan, source: &SourceInfo) -> TokenStream {
     // Distinct chains, in order of first use.
-    let mut chain_of_route = Vec::with_capacity(config.routes.len());
-    let mut chains: Vec<(Vec<PluginId>, Option<ServiceId>, Vec<usize>)> = Vec::new();
-    let mut index: BTreeMap<(Vec<PluginId>, Option<ServiceId>), usize> = BTreeMap::new();
+    let mut chains: Vec<(&Chain, Option<ServiceId>, Vec<usize>)> = Vec::new();
     for (ri, r) in config.routes.iter().enumerate() {
-        let key = (plan.chains[ri].plugins.clone(), r.service);
-        let n = *index.entry(key.clone()).or_insert_with(|| {
-            chains.push((key.0, key.1, Vec::new()));
-            chains.len() - 1
-        });
-        chains[n].2.push(ri);
-        chain_of_route.push(n);
+        let chain = &plan.chains[ri];
+        match chains
+            .iter_mut()
+            .find(|(c, s, _)| *c == chain && *s == r.service)
+        {
+            Some(entry) => entry.2.push(ri),
+            None => chains.push((chain, r.service, vec![ri])),
+        }
     }
 
-    let mut used: Vec<PluginId> = chains.iter().flat_map(|c| c.0.iter().copied()).collect();
+    let mut used: Vec<PluginId> = chains
+        .iter()
+        .flat_map(|c| c.0.steps.iter().flat_map(|s| s.instances()))
+        .collect();
     used.sort();
     used.dedup();
     let fields = used.iter().map(|&p| {
@@ -80,60 +139,79 @@ pub fn emit_gateway_type(config: &ir::Config, plan: &Plan, source: &SourceInfo) 
         )
     };
 
-    let chain_fns = chains.iter().enumerate().map(|(n, (plugins, service, routes))| {
-        let name = format_ident!("chain_{}", n);
-        let route_names: Vec<String> = routes.iter().map(|&r| describe_route(config, r)).collect();
-        let steps: Vec<String> = plugins
-            .iter()
-            .map(|p| config.plugins[p.index()].name().to_string())
-            .chain(std::iter::once(match service {
+    let chain_fns = chains
+        .iter()
+        .enumerate()
+        .map(|(n, (chain, service, routes))| {
+            let name = format_ident!("chain_{}", n);
+            let route_names: Vec<String> =
+                routes.iter().map(|&r| describe_route(config, r)).collect();
+            let steps: Vec<String> = chain
+                .steps
+                .iter()
+                .map(|s| {
+                    if s.by_consumer.is_empty() {
+                        s.name.to_string()
+                    } else {
+                        format!("{} (per consumer)", s.name)
+                    }
+                })
+                .chain(std::iter::once(match service {
+                    Some(s) => {
+                        let svc = &config.services[s.index()];
+                        format!("proxy to `{}`", svc.name.as_deref().unwrap_or(&svc.id))
+                    }
+                    None => "503: no service".to_string(),
+                }))
+                .collect();
+            let doc = format!("Routes {}: {}.", route_names.join(", "), steps.join(" → "));
+            let end = match service {
                 Some(s) => {
-                    let svc = &config.services[s.index()];
-                    format!("proxy to `{}`", svc.name.as_deref().unwrap_or(&svc.id))
+                    let s = num(s.0);
+                    quote!(rt::proxy(&self.upstreams[#s], cx, req).await)
                 }
-                None => "503: no service".to_string(),
-            }))
-            .collect();
-        let doc = format!("Routes {}: {}.", route_names.join(", "), steps.join(" → "));
-        let access = plugins.iter().map(|&p| {
-            let f = field(p);
-            quote! {
-                if let rt::ControlFlow::Break(resp) = rt::Plugin::access(&self.#f, cx, &mut req).await {
-                    break 'access resp;
-                }
-            }
-        });
-        let end = match service {
-            Some(s) => {
-                let s = num(s.0);
-                quote!(rt::proxy(&self.upstreams[#s], cx, req).await)
-            }
-            None => quote!(rt::no_service(cx, req.headers())),
-        };
-        let header_filters = plugins.iter().map(|&p| {
-            let f = field(p);
-            quote!(rt::Plugin::header_filter(&self.#f, cx, &mut resp);)
-        });
-        if plugins.is_empty() {
-            return quote! {
-                #[doc = #doc]
-                async fn #name(&self, cx: &mut rt::Ctx, req: rt::Request) -> rt::Response {
-                    #end
-                }
+                None => quote!(rt::no_service(cx, req.headers())),
             };
-        }
-        quote! {
-            #[doc = #doc]
-            async fn #name(&self, cx: &mut rt::Ctx, mut req: rt::Request) -> rt::Response {
-                let mut resp = 'access: {
-                    #(#access)*
-                    #end
+            if chain.steps.is_empty() {
+                return quote! {
+                    #[doc = #doc]
+                    async fn #name(&self, cx: &mut rt::Ctx, req: rt::Request) -> rt::Response {
+                        #end
+                    }
                 };
-                #(#header_filters)*
-                resp
             }
-        }
-    });
+            let selectors = chain
+                .steps
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| !s.by_consumer.is_empty())
+                .map(|(i, _)| {
+                    let sel = format_ident!("sel_{}", i);
+                    quote!(let mut #sel: rt::Option<u32> = rt::None;)
+                });
+            let access = chain
+                .steps
+                .iter()
+                .enumerate()
+                .map(|(i, s)| step_access(i, s));
+            let header_filters = chain
+                .steps
+                .iter()
+                .enumerate()
+                .map(|(i, s)| step_header_filter(i, s));
+            quote! {
+                #[doc = #doc]
+                async fn #name(&self, cx: &mut rt::Ctx, mut req: rt::Request) -> rt::Response {
+                    #(#selectors)*
+                    let mut resp = 'access: {
+                        #(#access)*
+                        #end
+                    };
+                    #(#header_filters)*
+                    resp
+                }
+            }
+        });
 
     // Dispatch: routes grouped by chain.
     let arms = chains.iter().enumerate().map(|(n, (_, _, routes))| {
@@ -186,6 +264,10 @@ pub fn emit_gateway_type(config: &ir::Config, plan: &Plan, source: &SourceInfo) 
 
             fn services(&self) -> &'static [rt::ServiceSpec] {
                 &SERVICES
+            }
+
+            fn consumers(&self) -> &'static [rt::ConsumerSpec] {
+                &CONSUMERS
             }
 
             async fn handle(&self, route: u32, cx: &mut rt::Ctx, req: rt::Request) -> rt::Response {

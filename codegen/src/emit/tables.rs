@@ -185,6 +185,21 @@ pub fn emit_tables(config: &ir::Config, plan: &Plan) -> TokenStream {
     let exact = exact_hosts(plan);
     let other = nums(&plan.other);
     let regexes = &plan.regexes;
+    let consumers = config.consumers.iter().map(|c| {
+        let id = &c.id;
+        let username = opt_str(c.username.as_deref());
+        let custom_id = opt_str(c.custom_id.as_deref());
+        let groups = c.acls.iter().map(|a| &a.group);
+        quote! {
+            rt::ConsumerSpec {
+                id: #id,
+                username: #username,
+                custom_id: #custom_id,
+                groups: &[#(#groups),*],
+            }
+        }
+    });
+    let nconsumers = num(config.consumers.len() as u64);
     let nroutes = num(config.routes.len() as u64);
     let nservices = num(config.services.len() as u64);
     quote! {
@@ -193,6 +208,9 @@ pub fn emit_tables(config: &ir::Config, plan: &Plan) -> TokenStream {
 
         /// Services, indexed by service number.
         static SERVICES: [rt::ServiceSpec; #nservices] = [#(#services),*];
+
+        /// Consumers, indexed by consumer number (what authentication records).
+        static CONSUMERS: [rt::ConsumerSpec; #nconsumers] = [#(#consumers),*];
 
         /// Sub-routes in Kong's priority order (`kiln routes` prints the same order).
         static TABLES: rt::RouterTables = rt::RouterTables {

@@ -22,7 +22,7 @@ use crate::{
     ir::{self, HeaderCondition, HostPattern, PathPattern, RouteId},
 };
 
-pub use chains::Chain;
+pub use chains::{Chain, Step};
 pub use priority::Priority;
 
 /// The path condition of one sub-route.

@@ -342,3 +342,92 @@ fn a_literal_regex_shadows_longer_prefixes() {
     let (_, d) = plan(&config(vec![v1, re]));
     assert!(d.is_empty());
 }
+
+fn termination(scope: Scope, msg: &str) -> PluginInstance {
+    PluginInstance {
+        id: format!("id-{msg}"),
+        instance_name: None,
+        scope,
+        config: PluginConfig::RequestTermination(RequestTermination {
+            status_code: 503,
+            message: Some(msg.into()),
+            body: None,
+            content_type: None,
+            echo: false,
+            trigger: None,
+        }),
+        protocols: vec![Protocol::Http, Protocol::Https],
+        origin: Span::default(),
+    }
+}
+
+fn consumer(name: &str) -> Consumer {
+    Consumer {
+        id: format!("c-{name}"),
+        username: Some(name.into()),
+        custom_id: None,
+        keyauth_credentials: vec![],
+        basicauth_credentials: vec![],
+        jwt_secrets: vec![],
+        acls: vec![],
+        origin: Span::default(),
+    }
+}
+
+#[test]
+fn consumer_scoped_instances_follow_kong_precedence() {
+    let mut r = route("r");
+    r.service = Some(ServiceId(0));
+    r.paths = vec![prefix("/")];
+    let mut cfg = config(vec![r]);
+    cfg.consumers = vec![consumer("a"), consumer("b"), consumer("c")];
+    let (route0, svc0) = (Some(RouteId(0)), Some(ServiceId(0)));
+    cfg.plugins = vec![
+        termination(
+            Scope {
+                service: svc0,
+                ..Scope::default()
+            },
+            "service",
+        ),
+        termination(
+            Scope {
+                route: route0,
+                service: svc0,
+                consumer: None,
+            },
+            "route+service",
+        ),
+        // consumer-only (level 5) loses to route+service (level 4)
+        termination(
+            Scope {
+                consumer: Some(ConsumerId(0)),
+                ..Scope::default()
+            },
+            "a",
+        ),
+        // route+consumer (level 2) wins
+        termination(
+            Scope {
+                route: route0,
+                consumer: Some(ConsumerId(1)),
+                ..Scope::default()
+            },
+            "b",
+        ),
+        // another route's consumer instance never applies here
+        termination(
+            Scope {
+                route: Some(RouteId(9)),
+                consumer: Some(ConsumerId(2)),
+                ..Scope::default()
+            },
+            "c",
+        ),
+    ];
+    let chains = chains::plan_chains(&cfg, &mut Diagnostics::default());
+    let steps = &chains[0].steps;
+    assert_eq!(steps.len(), 1);
+    assert_eq!(steps[0].default, Some(PluginId(1)));
+    assert_eq!(steps[0].by_consumer, vec![(ConsumerId(1), PluginId(3))]);
+}

@@ -1,0 +1,126 @@
+//! Consumers and what authentication leaves behind (kong-compat.md §4, §5).
+//!
+//! The compiler writes every consumer as a [`ConsumerSpec`] in a static table; an
+//! authentication plugin that accepts a request records the consumer's index and the
+//! credential in [`Authenticated`] on the [`crate::Ctx`], and sets the consumer headers for
+//! the upstream with [`set_consumer_headers`]. Generated chains then select
+//! consumer-scoped plugin instances with a `match` on that index.
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+/// A consumer, as the compiler wrote it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConsumerSpec {
+    /// Kong id (explicit, or UUIDv5 of the username as Kong derives it).
+    pub id: &'static str,
+    pub username: Option<&'static str>,
+    pub custom_id: Option<&'static str>,
+    /// ACL groups, in the order written (`acls` entries).
+    pub groups: &'static [&'static str],
+}
+
+/// The result of authentication so far on this request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Authenticated {
+    /// Index of the consumer in [`crate::Gateway::consumers`].
+    pub consumer: Option<u32>,
+    /// The credential's identifier as `X-Credential-Identifier` shows it (key-auth: the
+    /// credential id; jwt: the secret's key; basic-auth: the username). `None` for the
+    /// anonymous consumer.
+    pub credential: Option<String>,
+    /// The anonymous consumer was used after a failed authentication.
+    pub anonymous: bool,
+}
+
+impl Authenticated {
+    /// A credential was accepted by an earlier plugin (anonymous does not count): later
+    /// plugins with `anonymous` set do nothing (Kong's "logical OR").
+    pub fn has_credential(&self) -> bool {
+        self.credential.is_some()
+    }
+}
+
+pub const X_CONSUMER_ID: HeaderName = HeaderName::from_static("x-consumer-id");
+pub const X_CONSUMER_CUSTOM_ID: HeaderName = HeaderName::from_static("x-consumer-custom-id");
+pub const X_CONSUMER_USERNAME: HeaderName = HeaderName::from_static("x-consumer-username");
+pub const X_CREDENTIAL_IDENTIFIER: HeaderName = HeaderName::from_static("x-credential-identifier");
+pub const X_ANONYMOUS_CONSUMER: HeaderName = HeaderName::from_static("x-anonymous-consumer");
+
+fn set_or_clear(headers: &mut HeaderMap, name: HeaderName, value: Option<&str>) {
+    match value.and_then(|v| HeaderValue::from_str(v).ok()) {
+        Some(v) => {
+            headers.insert(name, v);
+        }
+        None => {
+            headers.remove(name);
+        }
+    }
+}
+
+/// Sets (or clears) the consumer headers of §5 on the upstream request, exactly as Kong's
+/// auth plugins do after accepting a credential or falling back to the anonymous consumer.
+pub fn set_consumer_headers(
+    headers: &mut HeaderMap,
+    consumer: &ConsumerSpec,
+    credential: Option<&str>,
+    anonymous: bool,
+) {
+    set_or_clear(headers, X_CONSUMER_ID, Some(consumer.id));
+    set_or_clear(headers, X_CONSUMER_CUSTOM_ID, consumer.custom_id);
+    set_or_clear(headers, X_CONSUMER_USERNAME, consumer.username);
+    set_or_clear(
+        headers,
+        X_CREDENTIAL_IDENTIFIER,
+        if anonymous { None } else { credential },
+    );
+    set_or_clear(headers, X_ANONYMOUS_CONSUMER, anonymous.then_some("true"));
+}
+
+/// Records an accepted credential (or the anonymous fallback) on the context and sets the
+/// upstream headers. `consumers` is [`crate::Gateway::consumers`].
+pub fn authenticate(
+    cx: &mut crate::Ctx,
+    headers: &mut HeaderMap,
+    consumers: &'static [ConsumerSpec],
+    consumer: u32,
+    credential: Option<String>,
+    anonymous: bool,
+) {
+    if let Some(spec) = consumers.get(consumer as usize) {
+        set_consumer_headers(headers, spec, credential.as_deref(), anonymous);
+    }
+    cx.auth = Authenticated {
+        consumer: Some(consumer),
+        credential,
+        anonymous,
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALICE: ConsumerSpec = ConsumerSpec {
+        id: "8b6b4fa4-5b0e-5c4e-9c43-2a6a5a1c1f10",
+        username: Some("alice"),
+        custom_id: None,
+        groups: &["admins"],
+    };
+
+    #[test]
+    fn headers_are_set_and_stale_ones_cleared() {
+        let mut h = HeaderMap::new();
+        h.insert(X_CONSUMER_CUSTOM_ID, HeaderValue::from_static("forged"));
+        h.insert(X_ANONYMOUS_CONSUMER, HeaderValue::from_static("true"));
+        set_consumer_headers(&mut h, &ALICE, Some("cred-1"), false);
+        assert_eq!(h[X_CONSUMER_ID], ALICE.id);
+        assert_eq!(h[X_CONSUMER_USERNAME], "alice");
+        assert_eq!(h[X_CREDENTIAL_IDENTIFIER], "cred-1");
+        assert!(h.get(X_CONSUMER_CUSTOM_ID).is_none());
+        assert!(h.get(X_ANONYMOUS_CONSUMER).is_none());
+
+        set_consumer_headers(&mut h, &ALICE, Some("cred-1"), true);
+        assert_eq!(h[X_ANONYMOUS_CONSUMER], "true");
+        assert!(h.get(X_CREDENTIAL_IDENTIFIER).is_none());
+    }
+}
