@@ -287,3 +287,40 @@ pub struct RequestTermination {
     pub echo: bool,
     pub trigger: Option<String>,
 }
+
+/// A `{vault://env/...}` reference (kong-compat.md §6), resolved by the gateway at start-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VaultRef {
+    /// As written, e.g. `{vault://env/my-secret}`.
+    pub reference: String,
+    /// The environment variable: (prefix +) resource, upper-cased, `-` → `_`.
+    pub env_var: String,
+    /// `{vault://env/name/key}`: the variable holds JSON; use this string field.
+    pub json_key: Option<String>,
+    pub span: Span,
+}
+
+/// A config value that may be a vault reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretValue {
+    Literal(String),
+    Vault(VaultRef),
+}
+
+/// A plugin field naming a consumer (`anonymous`): by username or id, resolved by `lower`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerRef {
+    pub written: String,
+    pub span: Span,
+    /// Set by `lower` once consumers are known; always `Some` in a lowered config.
+    pub resolved: Option<ConsumerId>,
+}
+
+impl PluginConfig {
+    /// The consumer references in this config, for `lower` to resolve.
+    pub fn consumer_refs_mut(&mut self) -> Vec<&mut ConsumerRef> {
+        match self {
+            PluginConfig::CorrelationId(_) | PluginConfig::RequestTermination(_) => Vec::new(),
+        }
+    }
+}

@@ -31,6 +31,7 @@ pub mod request_id;
 pub mod resolve;
 pub mod response;
 pub mod router;
+pub mod secret;
 pub mod server;
 pub mod status;
 mod timed_io;
@@ -69,6 +70,7 @@ pub mod __private {
         HeaderMatch, HeaderValueMatch, HostMatch, PathMatch, RouteRequest, Router, RouterTables,
         SubRoute,
     };
+    pub use crate::secret::{Credential, Secret};
     pub use crate::{Request, Response, VERSION};
     pub use core::marker::Send;
 

@@ -7,6 +7,7 @@
 
 mod chains;
 mod plugins;
+pub mod secret;
 mod tables;
 
 use proc_macro2::{Literal, TokenStream};

@@ -3,7 +3,10 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use crate::ir::{self, CorrelationGenerator, PluginConfig, PluginId};
+use crate::{
+    emit::SourceInfo,
+    ir::{self, CorrelationGenerator, PluginConfig, PluginId},
+};
 
 fn opt_str(s: Option<&str>) -> TokenStream {
     match s {
@@ -21,7 +24,10 @@ pub fn plugin_type(c: &PluginConfig) -> TokenStream {
     }
 }
 
-pub fn plugin_ctor(c: &PluginConfig) -> TokenStream {
+/// The constructor call for one instance (`?` on start-up errors). `config` gives access to
+/// consumers (anonymous), `source` to the salt and origins of secrets.
+pub fn plugin_ctor(config: &ir::Config, c: &PluginConfig, source: &SourceInfo) -> TokenStream {
+    let _ = (config, source);
     match c {
         PluginConfig::CorrelationId(c) => {
             let header_name = &c.header_name;

@@ -23,6 +23,7 @@ mod plugin;
 mod resolve;
 mod route;
 pub mod rules;
+pub(crate) mod secret;
 mod service;
 mod upstream;
 

@@ -1,10 +1,13 @@
 //! Plugin instances (kong-compat.md §1.7) and the configs of the plugins Kiln implements
 //! (§4.9 request-termination, §4.12 correlation-id).
 
+mod correlation_id;
+mod request_termination;
+
 use super::service::protocols;
 use super::{Cx, Parent, PluginDraft, PluginParent};
 use crate::diag::{Diagnostic, Diagnostics};
-use crate::ir::{CorrelationGenerator, CorrelationId, PluginConfig, Protocol, RequestTermination};
+use crate::ir::{PluginConfig, Protocol};
 use crate::syntax::record::{did_you_mean, Record, Sp};
 use crate::syntax::{Node, NodeKind};
 
@@ -153,112 +156,8 @@ fn plugin_config(
     };
     let node = config.unwrap_or(&empty);
     match name.value.as_str() {
-        "correlation-id" => {
-            let mut r = Record::new(node, "correlation-id config", d)?;
-            let header_name = r.str("header_name", d);
-            if let Some(h) = &header_name {
-                if h.value.is_empty()
-                    || !h
-                        .value
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-                {
-                    d.push(
-                        Diagnostic::error(
-                            "K0604",
-                            h.span,
-                            format!("invalid header name `{}`", h.value),
-                        )
-                        .label("not a header name")
-                        .help("use letters, digits and `-`, e.g. `X-Request-ID`"),
-                    );
-                }
-            }
-            let generator = match r
-                .one_of("generator", &["uuid", "uuid#counter", "tracker"], d)
-                .map(|g| g.value)
-            {
-                Some("uuid") => CorrelationGenerator::Uuid,
-                Some("tracker") => CorrelationGenerator::Tracker,
-                _ => CorrelationGenerator::UuidCounter,
-            };
-            let echo_downstream = r.bool("echo_downstream", d).is_some_and(|b| b.value);
-            r.finish(d);
-            Some(PluginConfig::CorrelationId(CorrelationId {
-                header_name: header_name.map_or_else(|| "Kong-Request-ID".to_owned(), |h| h.value),
-                generator,
-                echo_downstream,
-            }))
-        }
-        "request-termination" => {
-            let mut r = Record::new(node, "request-termination config", d)?;
-            let status_code = r
-                .int("status_code", 100, 599, d)
-                .map_or(503, |s| s.value as u16);
-            let message = r.str("message", d);
-            let body = r.str("body", d);
-            let content_type = r.str("content_type", d);
-            let echo = r.bool("echo", d);
-            let trigger = r.str("trigger", d);
-            r.finish(d);
-            let conflict = |d: &mut Diagnostics,
-                            a: &Sp<String>,
-                            b_name: &str,
-                            b: crate::diag::Span,
-                            msg: &str,
-                            help: &str| {
-                d.push(
-                    Diagnostic::error("K0603", a.span, msg.to_owned())
-                        .label("conflicts")
-                        .secondary(b, format!("`{b_name}` set here"))
-                        .help(help.to_owned()),
-                );
-            };
-            if let Some(m) = &message {
-                if let Some(b) = &body {
-                    conflict(d, m, "body", b.span, "`message` cannot be combined with `body`", "use `message` for a JSON `{\"message\": ...}` body, or `body` + `content_type` for a raw body");
-                }
-                if let Some(c) = &content_type {
-                    conflict(
-                        d,
-                        m,
-                        "content_type",
-                        c.span,
-                        "`message` cannot be combined with `content_type`",
-                        "remove `content_type`, or replace `message` with `body`",
-                    );
-                }
-            }
-            if let (Some(c), None) = (&content_type, &body) {
-                d.push(
-                    Diagnostic::error("K0603", c.span, "`content_type` requires `body`")
-                        .label("no `body`")
-                        .help("add `body: ...` or remove `content_type`"),
-                );
-            }
-            if let (Some(e), Some(b)) = (&echo, &body) {
-                if e.value {
-                    d.push(
-                        Diagnostic::error(
-                            "K0603",
-                            b.span,
-                            "`body` cannot be combined with `echo: true`",
-                        )
-                        .label("conflicts")
-                        .secondary(e.span, "`echo` set here")
-                        .help("remove `body` or `echo`"),
-                    );
-                }
-            }
-            Some(PluginConfig::RequestTermination(RequestTermination {
-                status_code,
-                message: message.map(|m| m.value),
-                body: body.map(|b| b.value),
-                content_type: content_type.map(|c| c.value),
-                echo: echo.is_some_and(|e| e.value),
-                trigger: trigger.map(|t| t.value),
-            }))
-        }
+        "correlation-id" => correlation_id::lower(node, d),
+        "request-termination" => request_termination::lower(node, d),
         other if KONG_PLUGINS.contains(&other) => {
             d.push(
                 Diagnostic::error(

@@ -366,6 +366,16 @@ pub(super) fn assemble(cx: &mut Cx) -> Option<ir::Config> {
         if !p.enabled {
             continue;
         }
+        let mut config = p.config.clone();
+        for r in config.consumer_refs_mut() {
+            let written = Parent::Ref(Sp {
+                value: r.written.clone(),
+                span: r.span,
+            });
+            r.resolved = consumers
+                .resolve(d, "anonymous", &written)
+                .map(|i| ConsumerId(i as u32));
+        }
         plugins.push(ir::PluginInstance {
             id,
             instance_name: p.instance_name.as_ref().map(|n| n.value.clone()),
@@ -374,7 +384,7 @@ pub(super) fn assemble(cx: &mut Cx) -> Option<ir::Config> {
                 service: service.map(|i| ServiceId(i as u32)),
                 consumer: consumer.map(|i| ConsumerId(i as u32)),
             },
-            config: p.config.clone(),
+            config,
             protocols: p.protocols.clone(),
             origin: p.origin,
         });
