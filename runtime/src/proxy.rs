@@ -171,7 +171,11 @@ impl Upstream {
             Ok(Ok(s)) => s,
         };
         let _ = stream.set_nodelay(true);
-        let io = TokioIo::new(TimedIo::new(stream, self.read_timeout, self.write_timeout));
+        let io = TokioIo::new(TimedIo::new(
+            stream,
+            Some(self.read_timeout),
+            self.write_timeout,
+        ));
         let (tx, conn) = http1::Builder::new()
             .handshake(io)
             .await
