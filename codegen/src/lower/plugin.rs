@@ -145,22 +145,21 @@ impl Cx {
             .as_ref()
             .filter(|n| NO_CONSUMER_SCOPE.contains(&n.value.as_str()))
         {
-            let at = match (&consumer, parent) {
-                (Parent::Ref(c), _) => Some((c.span, "scoped to this consumer")),
-                (_, PluginParent::Consumer(_)) => Some((r.span, "nested in a consumer")),
-                _ => None,
-            };
-            if let Some((span, label)) = at {
-                d.push(
-                    Diagnostic::error(
-                        "K0606",
-                        span,
-                        format!("plugin '{}' cannot be scoped to a consumer", n.value),
-                    )
-                    .label(label)
-                    .secondary(n.span, "this plugin")
-                    .help("Kong refuses a consumer on this plugin; apply it to a route, a service or globally"),
-                );
+            let message = format!("plugin '{}' cannot be scoped to a consumer", n.value);
+            let help = "Kong refuses a consumer on this plugin; apply it to a route, a service or globally";
+            match (&consumer, parent) {
+                (Parent::Ref(c), _) => d.push(
+                    Diagnostic::error("K0606", c.span, message)
+                        .label("scoped to this consumer")
+                        .secondary(n.span, "this plugin")
+                        .help(help),
+                ),
+                (_, PluginParent::Consumer(_)) => d.push(
+                    Diagnostic::error("K0606", n.span, message)
+                        .label("nested in a consumer")
+                        .help(help),
+                ),
+                _ => {}
             }
         }
         let config_node = r.raw("config");

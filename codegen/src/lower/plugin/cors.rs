@@ -81,7 +81,7 @@ fn check_origin(o: &Sp<String>, d: &mut Diagnostics) -> bool {
                     format!("invalid regex in cors origin `{}`", o.value),
                 )
                 .label(reason)
-                .help("an origin with characters other than letters, digits, `.`, `:`, `/` and `-` is a regex (Rust `regex` syntax, no look-around or backreferences), matched against the whole origin; escape dots as `\\.`"),
+                .help("an origin with characters other than letters, digits, `.`, `:`, `/` and `-` is a regex (Rust `regex` syntax, no look-around or backreferences), matched against the origin's host, or its `scheme://host[:port]` when the entry contains `:`; escape dots as `\\.`"),
             );
             false
         }
