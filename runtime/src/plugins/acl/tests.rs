@@ -52,8 +52,14 @@ fn auth(consumer: Option<u32>, credential: bool, groups: Option<&[&str]>) -> Aut
     }
 }
 
-/// (status or 200, message, upstream header name, value) for one request.
-fn run(p: &Acl, a: Authenticated) -> (u16, String, Option<(String, String)>) {
+/// Status (200: passed on), error message, and the groups header sent upstream (name, value).
+type Outcome = (u16, String, Option<(String, String)>);
+
+/// An authentication state and the expected status, message and groups header.
+type Case = (Authenticated, (u16, &'static str, Option<(String, String)>));
+
+/// One request through the plugin.
+fn run(p: &Acl, a: Authenticated) -> Outcome {
     let mut cx = ctx();
     cx.auth = a;
     let mut req = request("GET", "/", &[("accept", "application/json")]);
@@ -89,7 +95,7 @@ fn groups_header(v: &str) -> Option<(String, String)> {
 #[test]
 fn allow_list_by_consumer() {
     let p = acl(Rule::Allow(&["admins", "users"]), false, false);
-    let cases: &[(Authenticated, (u16, &str, Option<(String, String)>))] = &[
+    let cases: &[Case] = &[
         (
             auth(Some(0), true, None),
             (200, "", groups_header("admins, ops")),
