@@ -593,6 +593,8 @@ async fn handle<G: Gateway>(
         request_uri: parts.uri.clone(),
         http_version: parts.version,
         proxy_latency_ms: None,
+        request_origin: parts.headers.get(header::ORIGIN).cloned(),
+        cors_preflight: false,
     };
 
     let body: Body = body.map_err(|e| -> BoxError { Box::new(e) }).boxed();

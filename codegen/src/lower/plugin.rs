@@ -1,7 +1,10 @@
 //! Plugin instances (kong-compat.md §1.7) and the configs of the plugins Kiln implements
 //! (§4.9 request-termination, §4.12 correlation-id).
 
+pub(crate) mod acl;
 mod correlation_id;
+mod cors;
+mod ip_restriction;
 mod request_termination;
 
 use super::service::protocols;
@@ -13,7 +16,6 @@ use crate::syntax::{Node, NodeKind};
 
 /// Kong's bundled plugins (kong-compat.md §3.1, §4) that Kiln does not implement yet.
 pub(crate) const KONG_PLUGINS: &[&str] = &[
-    "acl",
     "acme",
     "ai-azure-content-safety",
     "ai-prompt-decorator",
@@ -26,14 +28,12 @@ pub(crate) const KONG_PLUGINS: &[&str] = &[
     "azure-functions",
     "basic-auth",
     "bot-detection",
-    "cors",
     "datadog",
     "file-log",
     "grpc-gateway",
     "grpc-web",
     "hmac-auth",
     "http-log",
-    "ip-restriction",
     "jwt",
     "key-auth",
     "ldap-auth",
@@ -60,7 +60,28 @@ pub(crate) const KONG_PLUGINS: &[&str] = &[
 ];
 
 /// The plugins Kiln implements.
-pub(crate) const KILN_PLUGINS: &[&str] = &["correlation-id", "request-termination"];
+pub(crate) const KILN_PLUGINS: &[&str] = &[
+    "acl",
+    "correlation-id",
+    "cors",
+    "ip-restriction",
+    "request-termination",
+];
+
+/// Plugins whose Kong schema refuses a consumer scope (`consumer = typedefs.no_consumer`,
+/// kong-compat.md §1.7).
+const NO_CONSUMER_SCOPE: &[&str] = &[
+    "acl",
+    "basic-auth",
+    "bot-detection",
+    "cors",
+    "hmac-auth",
+    "jwt",
+    "key-auth",
+    "ldap-auth",
+    "oauth2",
+    "session",
+];
 
 const DEFAULT_PROTOCOLS: &[Protocol] = &[
     Protocol::Grpc,
@@ -120,6 +141,27 @@ impl Cx {
             }
         }
         let name = r.req_str("name", d);
+        if let Some(n) = name
+            .as_ref()
+            .filter(|n| NO_CONSUMER_SCOPE.contains(&n.value.as_str()))
+        {
+            let message = format!("plugin '{}' cannot be scoped to a consumer", n.value);
+            let help = "Kong refuses a consumer on this plugin; apply it to a route, a service or globally";
+            match (&consumer, parent) {
+                (Parent::Ref(c), _) => d.push(
+                    Diagnostic::error("K0606", c.span, message)
+                        .label("scoped to this consumer")
+                        .secondary(n.span, "this plugin")
+                        .help(help),
+                ),
+                (_, PluginParent::Consumer(_)) => d.push(
+                    Diagnostic::error("K0606", n.span, message)
+                        .label("nested in a consumer")
+                        .help(help),
+                ),
+                _ => {}
+            }
+        }
         let config_node = r.raw("config");
         let config = match &name {
             Some(n) => plugin_config(n, config_node, d),
@@ -158,6 +200,9 @@ fn plugin_config(
     match name.value.as_str() {
         "correlation-id" => correlation_id::lower(node, d),
         "request-termination" => request_termination::lower(node, d),
+        "acl" => acl::lower(node, d),
+        "ip-restriction" => ip_restriction::lower(node, d),
+        "cors" => cors::lower(node, d),
         other if KONG_PLUGINS.contains(&other) => {
             d.push(
                 Diagnostic::error(
