@@ -5,7 +5,9 @@
 //! that does the start-up work (parsing header names, pre-rendering bodies) and refuses a
 //! config Kong's schema would refuse.
 
+pub mod basic_auth;
 pub mod correlation_id;
+pub mod key_auth;
 pub mod request_termination;
 
 pub use correlation_id::CorrelationId;
