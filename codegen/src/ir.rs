@@ -170,8 +170,10 @@ pub struct Consumer {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeyAuthCredential {
+    /// Explicit, else derived by `lower` (always `Some` in a lowered config).
     pub id: Option<String>,
-    pub key: String,
+    /// A literal key or a vault reference (Kiln accepts references here; Kong does not).
+    pub key: SecretValue,
     pub origin: Origin,
 }
 
@@ -179,7 +181,8 @@ pub struct KeyAuthCredential {
 pub struct BasicAuthCredential {
     pub id: Option<String>,
     pub username: String,
-    pub password: String,
+    /// A literal or a vault reference (Kiln accepts references here; Kong does not).
+    pub password: SecretValue,
     /// `_transform: false` in the file: `password` is already Kong's
     /// `hex(sha1(password .. consumer_id))`, not the clear text.
     pub password_is_hashed: bool,
@@ -235,6 +238,8 @@ impl PluginInstance {
 pub enum PluginConfig {
     CorrelationId(CorrelationId),
     RequestTermination(RequestTermination),
+    KeyAuth(KeyAuth),
+    BasicAuth(BasicAuth),
 }
 
 impl PluginConfig {
@@ -243,6 +248,8 @@ impl PluginConfig {
         match self {
             PluginConfig::CorrelationId(_) => "correlation-id",
             PluginConfig::RequestTermination(_) => "request-termination",
+            PluginConfig::KeyAuth(_) => "key-auth",
+            PluginConfig::BasicAuth(_) => "basic-auth",
         }
     }
 
@@ -250,6 +257,7 @@ impl PluginConfig {
     pub fn is_authentication(&self) -> bool {
         match self {
             PluginConfig::CorrelationId(_) | PluginConfig::RequestTermination(_) => false,
+            PluginConfig::KeyAuth(_) | PluginConfig::BasicAuth(_) => true,
         }
     }
 
@@ -258,6 +266,8 @@ impl PluginConfig {
         match self {
             PluginConfig::CorrelationId(_) => 100001,
             PluginConfig::RequestTermination(_) => 2,
+            PluginConfig::KeyAuth(_) => 1250,
+            PluginConfig::BasicAuth(_) => 1100,
         }
     }
 }
@@ -286,6 +296,29 @@ pub struct RequestTermination {
     pub content_type: Option<String>,
     pub echo: bool,
     pub trigger: Option<String>,
+}
+
+/// kong-compat.md §4.1.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyAuth {
+    /// Header-name syntax (`[A-Za-z0-9_-]+`), in lookup order; default `["apikey"]`.
+    pub key_names: Vec<String>,
+    pub hide_credentials: bool,
+    pub anonymous: Option<ConsumerRef>,
+    pub key_in_header: bool,
+    pub key_in_query: bool,
+    pub key_in_body: bool,
+    pub run_on_preflight: bool,
+    pub realm: Option<String>,
+}
+
+/// kong-compat.md §4.3.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BasicAuth {
+    pub anonymous: Option<ConsumerRef>,
+    pub hide_credentials: bool,
+    /// Default `service`.
+    pub realm: String,
 }
 
 /// A `{vault://env/...}` reference (kong-compat.md §6), resolved by the gateway at start-up.
@@ -321,6 +354,8 @@ impl PluginConfig {
     pub fn consumer_refs_mut(&mut self) -> Vec<&mut ConsumerRef> {
         match self {
             PluginConfig::CorrelationId(_) | PluginConfig::RequestTermination(_) => Vec::new(),
+            PluginConfig::KeyAuth(c) => c.anonymous.iter_mut().collect(),
+            PluginConfig::BasicAuth(c) => c.anonymous.iter_mut().collect(),
         }
     }
 }

@@ -1,7 +1,10 @@
 //! Plugin instances (kong-compat.md §1.7) and the configs of the plugins Kiln implements
 //! (§4.9 request-termination, §4.12 correlation-id).
 
+mod auth;
+mod basic_auth;
 mod correlation_id;
+mod key_auth;
 mod request_termination;
 
 use super::service::protocols;
@@ -24,7 +27,6 @@ pub(crate) const KONG_PLUGINS: &[&str] = &[
     "ai-response-transformer",
     "aws-lambda",
     "azure-functions",
-    "basic-auth",
     "bot-detection",
     "cors",
     "datadog",
@@ -35,7 +37,6 @@ pub(crate) const KONG_PLUGINS: &[&str] = &[
     "http-log",
     "ip-restriction",
     "jwt",
-    "key-auth",
     "ldap-auth",
     "loggly",
     "oauth2",
@@ -60,7 +61,26 @@ pub(crate) const KONG_PLUGINS: &[&str] = &[
 ];
 
 /// The plugins Kiln implements.
-pub(crate) const KILN_PLUGINS: &[&str] = &["correlation-id", "request-termination"];
+pub(crate) const KILN_PLUGINS: &[&str] = &[
+    "correlation-id",
+    "request-termination",
+    "key-auth",
+    "basic-auth",
+];
+
+/// Kong plugins whose schema refuses a consumer scope (`consumer: value must be null`).
+const NO_CONSUMER_SCOPE: &[&str] = &[
+    "acl",
+    "basic-auth",
+    "bot-detection",
+    "cors",
+    "hmac-auth",
+    "jwt",
+    "key-auth",
+    "ldap-auth",
+    "oauth2",
+    "session",
+];
 
 const DEFAULT_PROTOCOLS: &[Protocol] = &[
     Protocol::Grpc,
@@ -120,6 +140,27 @@ impl Cx {
             }
         }
         let name = r.req_str("name", d);
+        if let Some(n) = name
+            .as_ref()
+            .filter(|n| NO_CONSUMER_SCOPE.contains(&n.value.as_str()))
+        {
+            let at = match &consumer {
+                Parent::Ref(c) => Some(c.span),
+                Parent::Nested(_) => Some(n.span),
+                Parent::None => None,
+            };
+            if let Some(at) = at {
+                d.push(
+                    Diagnostic::error(
+                        "K0610",
+                        at,
+                        format!("plugin '{}' cannot be scoped to a consumer", n.value),
+                    )
+                    .label("Kong: `consumer: value must be null`")
+                    .help("attach it to a route, a service or globally; which consumer a request belongs to is what this plugin finds out"),
+                );
+            }
+        }
         let config_node = r.raw("config");
         let config = match &name {
             Some(n) => plugin_config(n, config_node, d),
@@ -158,6 +199,8 @@ fn plugin_config(
     match name.value.as_str() {
         "correlation-id" => correlation_id::lower(node, d),
         "request-termination" => request_termination::lower(node, d),
+        "key-auth" => key_auth::lower(node, d),
+        "basic-auth" => basic_auth::lower(node, d),
         other if KONG_PLUGINS.contains(&other) => {
             d.push(
                 Diagnostic::error(
