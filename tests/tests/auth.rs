@@ -89,6 +89,11 @@ async fn post(
     .await
 }
 
+/// Request headers of a table-driven case.
+type Headers<'a> = &'a [(&'a str, &'a str)];
+/// Path, headers and the expected message.
+type Case<'a> = (&'a str, Headers<'a>, &'a str);
+
 #[tokio::test]
 async fn key_auth_accepts_keys_and_sets_consumer_headers() {
     let ir = ir();
@@ -100,7 +105,7 @@ async fn key_auth_accepts_keys_and_sets_consumer_headers() {
         .map(|k| k.id.as_deref().expect("derived id"))
         .collect();
     let gw = gateway().await;
-    let cases: &[(&str, &[(&str, &str)], &str, &str)] = &[
+    let cases: &[(&str, Headers, &str, &str)] = &[
         (
             "/",
             &[("apikey", "alice-key")],
@@ -175,7 +180,7 @@ async fn key_auth_refusals() {
     let gw = gateway().await;
     let no_key = "No API key found in request";
     let dup = "Duplicate API key found";
-    let cases: &[(&str, &[(&str, &str)], &str)] = &[
+    let cases: &[Case] = &[
         ("/", &[], no_key),
         ("/?apikey", &[], no_key),
         ("/?apikey=", &[], no_key),

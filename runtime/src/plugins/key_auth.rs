@@ -36,7 +36,7 @@
 mod args;
 mod body;
 
-use std::{collections::HashMap, future::Future, ops::ControlFlow};
+use std::{collections::HashMap, ops::ControlFlow};
 
 use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Uri};
 
@@ -340,54 +340,48 @@ impl Plugin for KeyAuth {
     /// Kong's `access`: preflight skip, logical OR with `anonymous`, then authentication;
     /// success sets the consumer and the §5 headers; failure answers 401 (or, with
     /// `anonymous`, continues as the anonymous consumer).
-    fn access(
-        &self,
-        cx: &mut Ctx,
-        req: &mut Request,
-    ) -> impl Future<Output = ControlFlow<Response>> + Send {
-        async move {
-            if !self.run_on_preflight && req.method() == Method::OPTIONS {
-                return ControlFlow::Continue(());
+    async fn access(&self, cx: &mut Ctx, req: &mut Request) -> ControlFlow<Response> {
+        if !self.run_on_preflight && req.method() == Method::OPTIONS {
+            return ControlFlow::Continue(());
+        }
+        if self.anonymous.is_some() && cx.auth.has_credential() {
+            return ControlFlow::Continue(());
+        }
+        match self.authenticate(req).await {
+            Ok(found) => {
+                consumer::authenticate(
+                    cx,
+                    req.headers_mut(),
+                    self.consumers,
+                    found.consumer,
+                    Some(found.id.to_owned()),
+                    false,
+                );
+                ControlFlow::Continue(())
             }
-            if self.anonymous.is_some() && cx.auth.has_credential() {
-                return ControlFlow::Continue(());
+            Err(Failure::Body(e)) => {
+                cx.kong_generated = true;
+                ControlFlow::Break(response::error(
+                    e.status,
+                    Some(e.message),
+                    &cx.request_id,
+                    req.headers(),
+                ))
             }
-            match self.authenticate(req).await {
-                Ok(found) => {
+            Err(Failure::Unauthorized(message)) => match self.anonymous {
+                Some(anonymous) => {
                     consumer::authenticate(
                         cx,
                         req.headers_mut(),
                         self.consumers,
-                        found.consumer,
-                        Some(found.id.to_owned()),
-                        false,
+                        anonymous,
+                        None,
+                        true,
                     );
                     ControlFlow::Continue(())
                 }
-                Err(Failure::Body(e)) => {
-                    cx.kong_generated = true;
-                    ControlFlow::Break(response::error(
-                        e.status,
-                        Some(e.message),
-                        &cx.request_id,
-                        req.headers(),
-                    ))
-                }
-                Err(Failure::Unauthorized(message)) => match self.anonymous {
-                    Some(anonymous) => {
-                        consumer::authenticate(
-                            cx,
-                            req.headers_mut(),
-                            self.consumers,
-                            anonymous,
-                            None,
-                            true,
-                        );
-                        ControlFlow::Continue(())
-                    }
-                    None => ControlFlow::Break(self.unauthorized(cx, req, message)),
-                },
-            }
+                None => ControlFlow::Break(self.unauthorized(cx, req, message)),
+            },
         }
     }
 }

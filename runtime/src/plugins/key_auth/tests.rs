@@ -23,6 +23,11 @@ static CONSUMERS: [ConsumerSpec; 2] = [
 
 const SALT: [u8; 32] = [42; 32];
 
+/// Request headers of a table-driven case.
+type Headers<'a> = &'a [(&'a str, &'a str)];
+/// Path, headers and the expected message.
+type Case<'a> = (&'a str, Headers<'a>, &'a str);
+
 fn creds() -> &'static [KeyCredential] {
     Box::leak(Box::new([KeyCredential {
         key: Credential::Digest(digest(&SALT, b"k1")),
@@ -80,7 +85,7 @@ async fn key_sources_and_refusals() {
         assert_eq!(req.headers()["x-credential-identifier"], "cred-1");
         assert_eq!(req.headers()["x-consumer-username"], "alice");
     }
-    let cases: &[(&str, &[(&str, &str)], &str)] = &[
+    let cases: &[Case] = &[
         ("/", &[], NO_KEY),
         ("/?apikey", &[], NO_KEY),
         ("/?apikey=", &[], NO_KEY),
