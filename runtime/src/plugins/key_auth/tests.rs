@@ -244,6 +244,27 @@ fn startup_checks() {
     })
     .expect_err("duplicate keys");
     assert!(e.0.contains("same key"), "{e}");
+    let env: &'static [KeyCredential] = Box::leak(Box::new([KeyCredential {
+        key: Credential::Env(crate::secret::Secret::Env {
+            var: "KILN_TEST_KEY_AUTH_SURELY_UNSET",
+            json_key: None,
+            reference: "{vault://env/kiln-test-key-auth-surely-unset}",
+            origin: "kong.yml:9:14",
+        }),
+        consumer: 0,
+        id: "c",
+    }]));
+    let e = KeyAuth::new(Config {
+        consumers: &CONSUMERS,
+        credentials: env,
+        salt: SALT,
+        ..Config::DEFAULT
+    })
+    .expect_err("unset variable");
+    assert!(
+        e.0.contains("KILN_TEST_KEY_AUTH_SURELY_UNSET") && e.0.contains("kong.yml:9:14"),
+        "{e}"
+    );
     let e = KeyAuth::new(Config {
         realm: Some("a\nb"),
         ..Config::DEFAULT
