@@ -170,8 +170,10 @@ pub struct Consumer {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeyAuthCredential {
+    /// Explicit, else derived by `lower` (always `Some` in a lowered config).
     pub id: Option<String>,
-    pub key: String,
+    /// A literal key or a vault reference (Kiln accepts references here; Kong does not).
+    pub key: SecretValue,
     pub origin: Origin,
 }
 
@@ -179,7 +181,8 @@ pub struct KeyAuthCredential {
 pub struct BasicAuthCredential {
     pub id: Option<String>,
     pub username: String,
-    pub password: String,
+    /// A literal or a vault reference (Kiln accepts references here; Kong does not).
+    pub password: SecretValue,
     /// `_transform: false` in the file: `password` is already Kong's
     /// `hex(sha1(password .. consumer_id))`, not the clear text.
     pub password_is_hashed: bool,
@@ -238,6 +241,8 @@ pub enum PluginConfig {
     Acl(Acl),
     IpRestriction(IpRestriction),
     Cors(Cors),
+    KeyAuth(KeyAuth),
+    BasicAuth(BasicAuth),
 }
 
 impl PluginConfig {
@@ -249,6 +254,8 @@ impl PluginConfig {
             PluginConfig::Acl(_) => "acl",
             PluginConfig::IpRestriction(_) => "ip-restriction",
             PluginConfig::Cors(_) => "cors",
+            PluginConfig::KeyAuth(_) => "key-auth",
+            PluginConfig::BasicAuth(_) => "basic-auth",
         }
     }
 
@@ -257,6 +264,7 @@ impl PluginConfig {
         match self {
             PluginConfig::CorrelationId(_) | PluginConfig::RequestTermination(_) => false,
             PluginConfig::Acl(_) | PluginConfig::IpRestriction(_) | PluginConfig::Cors(_) => false,
+            PluginConfig::KeyAuth(_) | PluginConfig::BasicAuth(_) => true,
         }
     }
 
@@ -268,6 +276,8 @@ impl PluginConfig {
             PluginConfig::Acl(_) => 950,
             PluginConfig::IpRestriction(_) => 990,
             PluginConfig::Cors(_) => 2000,
+            PluginConfig::KeyAuth(_) => 1250,
+            PluginConfig::BasicAuth(_) => 1100,
         }
     }
 }
@@ -335,6 +345,29 @@ pub struct Cors {
     pub allow_origin_absent: bool,
 }
 
+/// kong-compat.md §4.1.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyAuth {
+    /// Header-name syntax (`[A-Za-z0-9_-]+`), in lookup order; default `["apikey"]`.
+    pub key_names: Vec<String>,
+    pub hide_credentials: bool,
+    pub anonymous: Option<ConsumerRef>,
+    pub key_in_header: bool,
+    pub key_in_query: bool,
+    pub key_in_body: bool,
+    pub run_on_preflight: bool,
+    pub realm: Option<String>,
+}
+
+/// kong-compat.md §4.3.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BasicAuth {
+    pub anonymous: Option<ConsumerRef>,
+    pub hide_credentials: bool,
+    /// Default `service`.
+    pub realm: String,
+}
+
 /// A `{vault://env/...}` reference (kong-compat.md §6), resolved by the gateway at start-up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VaultRef {
@@ -371,6 +404,8 @@ impl PluginConfig {
             PluginConfig::Acl(_) | PluginConfig::IpRestriction(_) | PluginConfig::Cors(_) => {
                 Vec::new()
             }
+            PluginConfig::KeyAuth(c) => c.anonymous.iter_mut().collect(),
+            PluginConfig::BasicAuth(c) => c.anonymous.iter_mut().collect(),
         }
     }
 }

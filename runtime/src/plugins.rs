@@ -6,9 +6,11 @@
 //! config Kong's schema would refuse.
 
 pub mod acl;
+pub mod basic_auth;
 pub mod correlation_id;
 pub mod cors;
 pub mod ip_restriction;
+pub mod key_auth;
 pub mod request_termination;
 
 pub use acl::Acl;

@@ -64,9 +64,17 @@ async fn handle(req: Request<Incoming>, conn: u64) -> Result<Response<Body>, Inf
     let version = format!("{:?}", req.version());
     let mut body = req.into_body();
     let mut body_bytes = 0u64;
+    // The first 64 KiB of the body, as text, for tests that check what reached upstream.
+    let mut body_text = Vec::new();
     while let Some(frame) = body.frame().await {
         match frame {
-            Ok(f) => body_bytes += f.data_ref().map_or(0, |d| d.len() as u64),
+            Ok(f) => {
+                if let Some(d) = f.data_ref() {
+                    body_bytes += d.len() as u64;
+                    let room = (64 * 1024usize).saturating_sub(body_text.len());
+                    body_text.extend_from_slice(&d[..d.len().min(room)]);
+                }
+            }
             Err(_) => break,
         }
     }
@@ -85,6 +93,7 @@ async fn handle(req: Request<Incoming>, conn: u64) -> Result<Response<Body>, Inf
             "query": query,
             "headers": headers,
             "body_bytes": body_bytes,
+            "body": String::from_utf8_lossy(&body_text),
             "version": version,
             "connection": conn,
         });

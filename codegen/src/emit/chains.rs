@@ -25,15 +25,23 @@ fn select(step: &Step) -> TokenStream {
     quote!(match cx.auth.consumer { #(#arms)* _ => 0 })
 }
 
-/// Runs alternative `k` of `step` through `call`.
-fn dispatch(step: &Step, sel: TokenStream, call: impl Fn(PluginId) -> TokenStream) -> TokenStream {
-    let arms = step.by_consumer.iter().enumerate().map(|(k, (_, p))| {
-        let k = num(k as u64 + 1);
-        let body = call(*p);
-        quote!(#k => { #body })
-    });
-    let default = step.default.map(&call).unwrap_or_default();
-    quote!(match #sel { #(#arms)* _ => { #default } })
+/// Runs alternative `k` (a `u32` already bound) of `step` through `call`, as an `if` chain
+/// (a `match` with an empty default arm is clippy's `single_match`).
+fn dispatch(step: &Step, call: impl Fn(PluginId) -> TokenStream) -> TokenStream {
+    let arms: Vec<TokenStream> = step
+        .by_consumer
+        .iter()
+        .enumerate()
+        .map(|(k, (_, p))| {
+            let k = num(k as u64 + 1);
+            let body = call(*p);
+            quote!(if k == #k { #body })
+        })
+        .collect();
+    match step.default.map(&call) {
+        Some(default) => quote!(#(#arms)else* else { #default }),
+        None => quote!(#(#arms)else*),
+    }
 }
 
 fn step_access(i: usize, step: &Step) -> TokenStream {
@@ -50,7 +58,7 @@ fn step_access(i: usize, step: &Step) -> TokenStream {
     }
     let sel = format_ident!("sel_{}", i);
     let choose = select(step);
-    let run = dispatch(step, quote!(k), call);
+    let run = dispatch(step, call);
     quote! {
         let k: u32 = #choose;
         #sel = rt::Some(k);
@@ -70,7 +78,11 @@ fn step_header_filter(i: usize, step: &Step) -> TokenStream {
     // known now selects (Kong resolves a plugin's config when its iterator reaches it).
     let sel = format_ident!("sel_{}", i);
     let choose = select(step);
-    dispatch(step, quote!(#sel.unwrap_or_else(|| #choose)), call)
+    let run = dispatch(step, call);
+    quote! {
+        let k: u32 = #sel.unwrap_or(#choose);
+        #run
+    }
 }
 
 fn describe_route(config: &ir::Config, i: usize) -> String {

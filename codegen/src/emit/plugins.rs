@@ -4,7 +4,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use crate::{
-    emit::SourceInfo,
+    emit::{secret, SourceInfo},
     ir::{self, CorrelationGenerator, PluginConfig, PluginId},
 };
 
@@ -24,6 +24,8 @@ pub fn plugin_type(c: &PluginConfig) -> TokenStream {
         PluginConfig::Acl(_) => quote!(rt::plugins::acl::Acl),
         PluginConfig::IpRestriction(_) => quote!(rt::plugins::ip_restriction::IpRestriction),
         PluginConfig::Cors(_) => quote!(rt::plugins::cors::Cors),
+        PluginConfig::KeyAuth(_) => quote!(rt::plugins::key_auth::KeyAuth),
+        PluginConfig::BasicAuth(_) => quote!(rt::plugins::basic_auth::BasicAuth),
     }
 }
 
@@ -34,7 +36,6 @@ fn str_slice(items: &[String]) -> TokenStream {
 /// The constructor call for one instance (`?` on start-up errors). `config` gives access to
 /// consumers (anonymous), `source` to the salt and origins of secrets.
 pub fn plugin_ctor(config: &ir::Config, c: &PluginConfig, source: &SourceInfo) -> TokenStream {
-    let _ = (config, source);
     match c {
         PluginConfig::CorrelationId(c) => {
             let header_name = &c.header_name;
@@ -144,6 +145,93 @@ pub fn plugin_ctor(config: &ir::Config, c: &PluginConfig, source: &SourceInfo) -
                 })?
             }
         }
+        PluginConfig::KeyAuth(c) => key_auth(config, c, source),
+        PluginConfig::BasicAuth(c) => basic_auth(config, c, source),
+    }
+}
+
+/// `rt::Some(<consumer index>)` for a resolved `anonymous`.
+fn anonymous(a: &Option<ir::ConsumerRef>) -> TokenStream {
+    match a.as_ref().and_then(|a| a.resolved) {
+        Some(c) => {
+            let c = crate::emit::num(c.0);
+            quote!(rt::Some(#c))
+        }
+        None => quote!(rt::None),
+    }
+}
+
+fn salt(source: &SourceInfo) -> TokenStream {
+    let salt = crate::emit::nums(&secret::salt(source));
+    quote!([#(#salt),*])
+}
+
+/// Every key-auth credential of the config, keys as salted digests only.
+fn key_auth(config: &ir::Config, c: &ir::KeyAuth, source: &SourceInfo) -> TokenStream {
+    let creds = config
+        .consumers
+        .iter()
+        .enumerate()
+        .flat_map(|(ci, consumer)| {
+            consumer.keyauth_credentials.iter().map(move |k| {
+                let key = secret::credential(&k.key, source);
+                let id = k.id.as_deref().unwrap_or_default();
+                let ci = crate::emit::num(ci as u64);
+                quote!(rt::plugins::key_auth::KeyCredential { key: #key, consumer: #ci, id: #id })
+            })
+        });
+    let names = &c.key_names;
+    let hide = c.hide_credentials;
+    let anonymous = anonymous(&c.anonymous);
+    let (in_header, in_query, in_body) = (c.key_in_header, c.key_in_query, c.key_in_body);
+    let preflight = c.run_on_preflight;
+    let realm = opt_str(c.realm.as_deref());
+    let salt = salt(source);
+    quote! {
+        rt::plugins::key_auth::KeyAuth::new(rt::plugins::key_auth::Config {
+            key_names: &[#(#names),*],
+            hide_credentials: #hide,
+            anonymous: #anonymous,
+            key_in_header: #in_header,
+            key_in_query: #in_query,
+            key_in_body: #in_body,
+            run_on_preflight: #preflight,
+            realm: #realm,
+            consumers: &CONSUMERS,
+            credentials: &[#(#creds),*],
+            salt: #salt,
+        })?
+    }
+}
+
+/// Every basic-auth credential of the config, passwords as salted digests only.
+fn basic_auth(config: &ir::Config, c: &ir::BasicAuth, source: &SourceInfo) -> TokenStream {
+    let creds = config.consumers.iter().enumerate().flat_map(|(ci, consumer)| {
+        consumer.basicauth_credentials.iter().map(move |b| {
+            let digest = secret::credential(&b.password, source);
+            let password = if b.password_is_hashed {
+                quote!(rt::plugins::basic_auth::Password::KongSha1(#digest))
+            } else {
+                quote!(rt::plugins::basic_auth::Password::Plain(#digest))
+            };
+            let username = &b.username;
+            let ci = crate::emit::num(ci as u64);
+            quote!(rt::plugins::basic_auth::BasicCredential { username: #username, password: #password, consumer: #ci })
+        })
+    });
+    let anonymous = anonymous(&c.anonymous);
+    let hide = c.hide_credentials;
+    let realm = &c.realm;
+    let salt = salt(source);
+    quote! {
+        rt::plugins::basic_auth::BasicAuth::new(rt::plugins::basic_auth::Config {
+            anonymous: #anonymous,
+            hide_credentials: #hide,
+            realm: #realm,
+            consumers: &CONSUMERS,
+            credentials: &[#(#creds),*],
+            salt: #salt,
+        })?
     }
 }
 

@@ -121,26 +121,28 @@ impl Cx {
                             .help("remove `ttl`; Kong expires credentials only when they are stored in a database"),
                     );
                 }
-                key.map(|k| {
-                    Credential::KeyAuth(
+                key.and_then(|k| {
+                    let value = super::secret::lower_secret(&k, d)?;
+                    Some(Credential::KeyAuth(
                         ir::KeyAuthCredential {
                             id,
-                            key: k.value.clone(),
+                            key: value,
                             origin,
                         },
                         k,
-                    )
+                    ))
                 })
             }
             "basicauth_credentials" => {
                 let username = r.req_str("username", d);
                 let password = r.req_str("password", d);
+                let password = password.and_then(|p| super::secret::lower_secret(&p, d));
                 match (username, password) {
                     (Some(u), Some(p)) => Some(Credential::BasicAuth(
                         ir::BasicAuthCredential {
                             id,
                             username: u.value.clone(),
-                            password: p.value,
+                            password: p,
                             password_is_hashed: !self.transform,
                             origin,
                         },

@@ -2,9 +2,12 @@
 //! (§4.9 request-termination, §4.12 correlation-id).
 
 pub(crate) mod acl;
+mod auth;
+mod basic_auth;
 mod correlation_id;
 mod cors;
 mod ip_restriction;
+mod key_auth;
 mod request_termination;
 
 use super::service::protocols;
@@ -26,7 +29,6 @@ pub(crate) const KONG_PLUGINS: &[&str] = &[
     "ai-response-transformer",
     "aws-lambda",
     "azure-functions",
-    "basic-auth",
     "bot-detection",
     "datadog",
     "file-log",
@@ -35,7 +37,6 @@ pub(crate) const KONG_PLUGINS: &[&str] = &[
     "hmac-auth",
     "http-log",
     "jwt",
-    "key-auth",
     "ldap-auth",
     "loggly",
     "oauth2",
@@ -62,9 +63,11 @@ pub(crate) const KONG_PLUGINS: &[&str] = &[
 /// The plugins Kiln implements.
 pub(crate) const KILN_PLUGINS: &[&str] = &[
     "acl",
+    "basic-auth",
     "correlation-id",
     "cors",
     "ip-restriction",
+    "key-auth",
     "request-termination",
 ];
 
@@ -203,6 +206,8 @@ fn plugin_config(
         "acl" => acl::lower(node, d),
         "ip-restriction" => ip_restriction::lower(node, d),
         "cors" => cors::lower(node, d),
+        "key-auth" => key_auth::lower(node, d),
+        "basic-auth" => basic_auth::lower(node, d),
         other if KONG_PLUGINS.contains(&other) => {
             d.push(
                 Diagnostic::error(

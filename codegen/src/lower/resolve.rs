@@ -289,7 +289,17 @@ pub(super) fn assemble(cx: &mut Cx) -> Option<ir::Config> {
         let consumer_key = ref_key(&c.consumer, &consumer_ids);
         let target = &mut cx.consumers[i].ir;
         match c.cred {
-            Credential::KeyAuth(k, key) => {
+            Credential::KeyAuth(mut k, key) => {
+                // Kong gives a key-auth credential without `id` a random one (its `key` is
+                // an `auto` field, so no cache-key UUID); Kiln derives one from the
+                // consumer and the credential's position among that consumer's keys.
+                if k.id.is_none() {
+                    let n = target.keyauth_credentials.len();
+                    k.id = Some(ids::entity_id(
+                        "keyauth_credentials",
+                        &format!("{}#key#{n}", consumer_ids[i]),
+                    ));
+                }
                 keyauth_keys.push(key);
                 target.keyauth_credentials.push(k);
             }

@@ -7,8 +7,7 @@ use crate::{
     syntax::record::Sp,
 };
 
-/// A field value that may be a vault reference.
-#[allow(dead_code)] // the first users are the credential and auth-plugin fields Malformed references are errors (K0800).
+/// A field value that may be a vault reference. Malformed references are errors (K0800).
 pub(crate) fn lower_secret(v: &Sp<String>, d: &mut Diagnostics) -> Option<SecretValue> {
     let s = v.value.as_str();
     if !s.starts_with("{vault://") {

@@ -364,3 +364,49 @@ fn output_is_deterministic() {
     let b = format!("{:?}", check(&file).0);
     assert_eq!(a, b);
 }
+
+#[test]
+fn key_auth_and_basic_auth_configs() {
+    let (config, codes) = lower(
+        "_format_version: \"3.0\"\n\
+plugins:\n- name: key-auth\n  config: {anonymous: guest, key_in_body: true}\n- name: basic-auth\n  service: s\n  config: {anonymous: 9748f662-7711-4a90-8186-dc02f10eb0f5, hide_credentials: true}\n\
+services:\n- name: s\n  host: s.internal\n\
+consumers:\n- username: alice\n  keyauth_credentials:\n  - key: a1\n  - key: \"{vault://env/a2}\"\n- username: guest\n  id: 9748f662-7711-4a90-8186-dc02f10eb0f5\n",
+    );
+    assert!(codes.is_empty(), "{codes:?}");
+    let config = config.expect("valid");
+    let crate::ir::PluginConfig::KeyAuth(k) = &config.plugins[0].config else {
+        panic!("key-auth first")
+    };
+    assert_eq!(k.key_names, vec!["apikey".to_owned()]);
+    assert!(k.key_in_header && k.key_in_query && k.key_in_body && k.run_on_preflight);
+    assert!(!k.hide_credentials && k.realm.is_none());
+    assert_eq!(
+        k.anonymous.as_ref().and_then(|a| a.resolved),
+        Some(crate::ir::ConsumerId(1))
+    );
+    let crate::ir::PluginConfig::BasicAuth(b) = &config.plugins[1].config else {
+        panic!("basic-auth second")
+    };
+    assert_eq!(b.realm, "service");
+    assert!(b.hide_credentials);
+    assert_eq!(
+        b.anonymous.as_ref().and_then(|a| a.resolved),
+        Some(crate::ir::ConsumerId(1))
+    );
+    // Key-auth credentials without `id` get distinct deterministic ids; references stay
+    // references.
+    let keys = &config.consumers[0].keyauth_credentials;
+    let ids: Vec<&str> = keys.iter().filter_map(|k| k.id.as_deref()).collect();
+    assert_eq!(ids.len(), 2);
+    assert_ne!(ids[0], ids[1]);
+    assert!(matches!(&keys[1].key, crate::ir::SecretValue::Vault(v) if v.env_var == "A2"));
+    let (again, _) = lower(
+        "_format_version: \"3.0\"\nconsumers:\n- username: alice\n  keyauth_credentials:\n  - key: other\n",
+    );
+    let again = again.expect("valid");
+    assert_eq!(
+        again.consumers[0].keyauth_credentials[0].id.as_deref(),
+        Some(ids[0])
+    );
+}
