@@ -6,9 +6,11 @@
 //! config Kong's schema would refuse.
 
 pub mod correlation_id;
+pub mod jwt;
 pub mod request_termination;
 
 pub use correlation_id::CorrelationId;
+pub use jwt::Jwt;
 pub use request_termination::RequestTermination;
 
 #[cfg(test)]
