@@ -2,6 +2,7 @@
 //! (§4.9 request-termination, §4.12 correlation-id).
 
 mod correlation_id;
+mod jwt;
 mod request_termination;
 
 use super::service::protocols;
@@ -34,7 +35,6 @@ pub(crate) const KONG_PLUGINS: &[&str] = &[
     "hmac-auth",
     "http-log",
     "ip-restriction",
-    "jwt",
     "key-auth",
     "ldap-auth",
     "loggly",
@@ -60,7 +60,21 @@ pub(crate) const KONG_PLUGINS: &[&str] = &[
 ];
 
 /// The plugins Kiln implements.
-pub(crate) const KILN_PLUGINS: &[&str] = &["correlation-id", "request-termination"];
+pub(crate) const KILN_PLUGINS: &[&str] = &["correlation-id", "jwt", "request-termination"];
+
+/// Plugins whose Kong schema refuses a consumer scope (kong-compat.md §1.7).
+const NO_CONSUMER_SCOPE: &[&str] = &[
+    "acl",
+    "basic-auth",
+    "bot-detection",
+    "cors",
+    "hmac-auth",
+    "jwt",
+    "key-auth",
+    "ldap-auth",
+    "oauth2",
+    "session",
+];
 
 const DEFAULT_PROTOCOLS: &[Protocol] = &[
     Protocol::Grpc,
@@ -130,6 +144,20 @@ impl Cx {
         let (Some(name), Some(config)) = (name, config) else {
             return;
         };
+        if consumer != Parent::None && NO_CONSUMER_SCOPE.contains(&name.value.as_str()) {
+            self.d.push(
+                Diagnostic::error(
+                    "K0606",
+                    name.span,
+                    format!("plugin '{}' cannot be scoped to a consumer", name.value),
+                )
+                .label("Kong refuses this plugin on a consumer")
+                .help(
+                    "attach it to a route, a service or globally; it identifies consumers itself",
+                ),
+            );
+            return;
+        }
         self.plugins.push(PluginDraft {
             name,
             config,
@@ -158,6 +186,7 @@ fn plugin_config(
     match name.value.as_str() {
         "correlation-id" => correlation_id::lower(node, d),
         "request-termination" => request_termination::lower(node, d),
+        "jwt" => jwt::lower(node, d),
         other if KONG_PLUGINS.contains(&other) => {
             d.push(
                 Diagnostic::error(

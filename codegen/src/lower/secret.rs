@@ -8,7 +8,7 @@ use crate::{
 };
 
 /// A field value that may be a vault reference.
-#[allow(dead_code)] // the first users are the credential and auth-plugin fields Malformed references are errors (K0800).
+/// Malformed references are errors (K0800).
 pub(crate) fn lower_secret(v: &Sp<String>, d: &mut Diagnostics) -> Option<SecretValue> {
     let s = v.value.as_str();
     if !s.starts_with("{vault://") {
