@@ -220,8 +220,6 @@ fn rsa_modulus_bits(der: &[u8]) -> Option<usize> {
 /// An HMAC secret under `secret_is_base64: true`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Base64Key {
-    /// No jwt plugin of this config decodes secrets: not computed.
-    NotNeeded,
     /// The secret is not base64url: Kong answers `Invalid key/secret`.
     Invalid,
     /// Midstates of the decoded secret.
@@ -233,7 +231,8 @@ pub enum Base64Key {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Material {
-    /// HS*: midstates of the secret as written, and of its base64url decoding.
+    /// HS*: midstates of the secret as written, and of its base64url decoding (`None`
+    /// when no jwt plugin of the config has `secret_is_base64`).
     Hmac {
         key: HmacKey,
         base64url: Option<Base64Key>,
@@ -413,9 +412,7 @@ impl Jwt {
                         match base64url {
                             Some(Base64Key::Key(k)) => Some(k),
                             Some(Base64Key::Invalid) => None,
-                            Some(Base64Key::NotNeeded) | None => {
-                                return Err(err(format!("{}: decoded key missing", what())))
-                            }
+                            None => return Err(err(format!("{}: decoded key missing", what()))),
                         }
                     } else {
                         Some(key)
