@@ -93,10 +93,10 @@ fn run(p: &Jwt, auth: &http::HeaderValue) -> bool {
         SocketAddr::from(([127, 0, 0, 1], 1)),
     );
     let mut fut = pin!(p.access(&mut cx, &mut req));
-    match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(ControlFlow::Continue(())) => true,
-        _ => false,
-    }
+    matches!(
+        fut.as_mut().poll(&mut Context::from_waker(Waker::noop())),
+        Poll::Ready(ControlFlow::Continue(()))
+    )
 }
 
 fn bench(c: &mut Criterion) {
