@@ -183,6 +183,25 @@ impl Cx {
                         }
                     }
                 }
+                // Kong ignores the field the algorithm does not use: say so.
+                let unused = if needs_pem {
+                    r.key_span("secret")
+                        .filter(|_| has_secret)
+                        .map(|s| (s, "secret"))
+                } else {
+                    rsa.as_ref().map(|k| (k.span, "rsa_public_key"))
+                };
+                if let Some((span, field)) = unused {
+                    d.push(
+                        Diagnostic::warning("K0508", span, format!("`{field}` is not used by algorithm {alg}"))
+                            .label("ignored, as Kong ignores it")
+                            .help(if needs_pem {
+                                "RS*/PS*/ES*/EdDSA secrets verify with `rsa_public_key`; remove `secret`"
+                            } else {
+                                "HS* secrets verify with `secret`; remove `rsa_public_key` or change `algorithm`"
+                            }),
+                    );
+                }
                 if alg.starts_with("HS") && !has_secret {
                     d.push(
                         Diagnostic::error("K0503", origin, format!("jwt secret with algorithm {alg} needs `secret`"))

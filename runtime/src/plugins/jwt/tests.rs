@@ -528,6 +528,27 @@ fn environment_secrets_and_startup_errors() {
     );
     assert!(run(&p, &mut ctx(), bearer(&token)).is_ok());
 
+    // A missing variable stops start-up, naming it and the config location.
+    let missing: &'static [JwtSecret] = Box::leak(Box::new([JwtSecret {
+        material: Material::HmacEnv(Secret::Env {
+            var: "KILN_JWT_TEST_SECRET_SURELY_UNSET",
+            json_key: None,
+            reference: "{vault://env/kiln-jwt-test-secret-surely-unset}",
+            origin: "kong.yml:9:17",
+        }),
+        ..env[0]
+    }]));
+    let e = Jwt::new(Config {
+        consumers: &CONSUMERS,
+        secrets: missing,
+        ..Config::DEFAULT
+    })
+    .expect_err("unset variable");
+    assert!(
+        e.0.contains("KILN_JWT_TEST_SECRET_SURELY_UNSET") && e.0.contains("kong.yml:9:17"),
+        "{e}"
+    );
+
     let bad_key: &'static [JwtSecret] = Box::leak(Box::new([public(
         "k",
         0,
