@@ -237,6 +237,9 @@ pub enum PluginConfig {
     CorrelationId(CorrelationId),
     RequestTermination(RequestTermination),
     Jwt(Jwt),
+    Acl(Acl),
+    IpRestriction(IpRestriction),
+    Cors(Cors),
 }
 
 impl PluginConfig {
@@ -246,6 +249,9 @@ impl PluginConfig {
             PluginConfig::CorrelationId(_) => "correlation-id",
             PluginConfig::RequestTermination(_) => "request-termination",
             PluginConfig::Jwt(_) => "jwt",
+            PluginConfig::Acl(_) => "acl",
+            PluginConfig::IpRestriction(_) => "ip-restriction",
+            PluginConfig::Cors(_) => "cors",
         }
     }
 
@@ -254,6 +260,7 @@ impl PluginConfig {
         match self {
             PluginConfig::CorrelationId(_) | PluginConfig::RequestTermination(_) => false,
             PluginConfig::Jwt(_) => true,
+            PluginConfig::Acl(_) | PluginConfig::IpRestriction(_) | PluginConfig::Cors(_) => false,
         }
     }
 
@@ -263,6 +270,9 @@ impl PluginConfig {
             PluginConfig::CorrelationId(_) => 100001,
             PluginConfig::RequestTermination(_) => 2,
             PluginConfig::Jwt(_) => 1450,
+            PluginConfig::Acl(_) => 950,
+            PluginConfig::IpRestriction(_) => 990,
+            PluginConfig::Cors(_) => 2000,
         }
     }
 }
@@ -317,6 +327,43 @@ pub struct Jwt {
     pub realm: Option<String>,
 }
 
+/// kong-compat.md §4.4: exactly one of `allow` / `deny`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Acl {
+    /// `deny` was given (otherwise `allow`).
+    pub deny: bool,
+    /// The groups of that list, as written (non-empty).
+    pub groups: Vec<String>,
+    /// Where each group is written (for plan-time warnings).
+    pub spans: Vec<Span>,
+    pub hide_groups_header: bool,
+    pub always_use_authenticated_groups: bool,
+}
+
+/// kong-compat.md §4.5. Entries are checked IPs/CIDR blocks, as written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IpRestriction {
+    pub allow: Vec<String>,
+    pub deny: Vec<String>,
+    pub status: Option<u16>,
+    pub message: Option<String>,
+}
+
+/// kong-compat.md §4.6, Kong's defaults applied (`methods`: all nine; `allow_origin_absent`:
+/// true). Empty `headers` / `exposed_headers` behave as Kong's `null`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cors {
+    pub origins: Vec<String>,
+    pub headers: Vec<String>,
+    pub exposed_headers: Vec<String>,
+    pub methods: Vec<String>,
+    pub max_age: Option<i64>,
+    pub credentials: bool,
+    pub private_network: bool,
+    pub preflight_continue: bool,
+    pub allow_origin_absent: bool,
+}
+
 /// A `{vault://env/...}` reference (kong-compat.md §6), resolved by the gateway at start-up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VaultRef {
@@ -351,6 +398,9 @@ impl PluginConfig {
         match self {
             PluginConfig::CorrelationId(_) | PluginConfig::RequestTermination(_) => Vec::new(),
             PluginConfig::Jwt(j) => j.anonymous.iter_mut().collect(),
+            PluginConfig::Acl(_) | PluginConfig::IpRestriction(_) | PluginConfig::Cors(_) => {
+                Vec::new()
+            }
         }
     }
 }

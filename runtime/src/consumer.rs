@@ -30,6 +30,11 @@ pub struct Authenticated {
     pub credential: Option<String>,
     /// The anonymous consumer was used after a failed authentication.
     pub anonymous: bool,
+    /// Groups an authentication plugin established without a consumer (Kong's
+    /// `ctx.authenticated_groups`, e.g. from an LDAP or OAuth2 server). acl uses them when
+    /// there is no consumer, when the consumer has no credential (anonymous), or always with
+    /// `always_use_authenticated_groups`. No Kiln plugin sets them yet.
+    pub authenticated_groups: Option<Vec<String>>,
 }
 
 impl Authenticated {
@@ -93,6 +98,7 @@ pub fn authenticate(
         consumer: Some(consumer),
         credential,
         anonymous,
+        authenticated_groups: cx.auth.authenticated_groups.take(),
     };
 }
 

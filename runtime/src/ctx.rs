@@ -57,6 +57,13 @@ pub struct Ctx {
     /// Time from receiving the request head to the start of proxying (ms), for
     /// `X-Kong-Proxy-Latency`; set by the proxy.
     pub proxy_latency_ms: Option<u64>,
+    /// The request's first `Origin` header as received (cors reads it in `header_filter`,
+    /// as Kong's `kong.request.get_header("Origin")` does, whatever ran before).
+    pub request_origin: Option<http::HeaderValue>,
+    /// Set by cors when the request is a preflight it answered or passed on
+    /// (`preflight_continue`): its `header_filter` then adds nothing (Kong's
+    /// `skip_response_headers`).
+    pub cors_preflight: bool,
 }
 
 impl Ctx {
@@ -80,6 +87,8 @@ impl Ctx {
             request_uri: http::Uri::from_static("/"),
             http_version: http::Version::HTTP_11,
             proxy_latency_ms: None,
+            request_origin: None,
+            cors_preflight: false,
         }
     }
 }

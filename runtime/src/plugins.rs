@@ -5,11 +5,17 @@
 //! that does the start-up work (parsing header names, pre-rendering bodies) and refuses a
 //! config Kong's schema would refuse.
 
+pub mod acl;
 pub mod correlation_id;
+pub mod cors;
+pub mod ip_restriction;
 pub mod jwt;
 pub mod request_termination;
 
+pub use acl::Acl;
 pub use correlation_id::CorrelationId;
+pub use cors::Cors;
+pub use ip_restriction::IpRestriction;
 pub use jwt::Jwt;
 pub use request_termination::RequestTermination;
 

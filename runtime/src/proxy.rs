@@ -97,11 +97,6 @@ impl Upstream {
                 spec.protocol
             )));
         }
-        if !spec.targets.iter().any(|t| t.weight > 0) {
-            return Err(StartupError(format!(
-                "service {name}: no target with a weight above 0"
-            )));
-        }
         let mut targets = Vec::with_capacity(spec.targets.len());
         for t in spec.targets {
             let host = spec.host_header.unwrap_or(t.host);
@@ -176,7 +171,11 @@ impl Upstream {
             Ok(Ok(s)) => s,
         };
         let _ = stream.set_nodelay(true);
-        let io = TokioIo::new(TimedIo::new(stream, self.read_timeout, self.write_timeout));
+        let io = TokioIo::new(TimedIo::new(
+            stream,
+            Some(self.read_timeout),
+            self.write_timeout,
+        ));
         let (tx, conn) = http1::Builder::new()
             .handshake(io)
             .await
@@ -393,6 +392,16 @@ fn elapsed_ms(since: Instant) -> u64 {
 /// `cx.kong_generated = false`. Failures become Kong's error responses (502/504).
 pub async fn proxy(up: &Upstream, cx: &mut Ctx, req: Request) -> Response {
     cx.proxy_latency_ms = Some(elapsed_ms(cx.started));
+    if !up.targets.iter().any(|t| t.spec.weight > 0) {
+        // An upstream whose targets all have weight 0 (Kong's balancer answer).
+        cx.kong_generated = true;
+        return response::error(
+            503,
+            Some("failure to get a peer from the ring-balancer"),
+            &cx.request_id,
+            req.headers(),
+        );
+    }
     let (mut parts, body) = req.into_parts();
 
     // What the error page needs, before the headers are rewritten.

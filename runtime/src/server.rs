@@ -86,6 +86,9 @@ pub struct ServerOptions {
     pub h2_max_concurrent_streams: u32,
     /// `http` (the TLS listener is not written yet).
     pub scheme: &'static str,
+    /// Longest a write to a client may stay blocked (nginx `send_timeout`); then the
+    /// connection is closed. Default 60 s.
+    pub send_timeout: Duration,
 }
 
 impl Default for ServerOptions {
@@ -97,6 +100,7 @@ impl Default for ServerOptions {
             idle_timeout: Duration::from_secs(60),
             h2_max_concurrent_streams: 128,
             scheme: "http",
+            send_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -409,6 +413,7 @@ async fn serve_connection<G: Gateway>(
             }
         })
     };
+    let stream = crate::timed_io::TimedIo::new(stream, None, sh.opts.send_timeout);
     let conn = sh.builder.serve_connection(TokioIo::new(stream), svc);
     tokio::pin!(conn);
     let mut closing = false;
@@ -588,6 +593,8 @@ async fn handle<G: Gateway>(
         request_uri: parts.uri.clone(),
         http_version: parts.version,
         proxy_latency_ms: None,
+        request_origin: parts.headers.get(header::ORIGIN).cloned(),
+        cors_preflight: false,
     };
 
     let body: Body = body.map_err(|e| -> BoxError { Box::new(e) }).boxed();

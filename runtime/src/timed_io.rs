@@ -3,7 +3,8 @@
 //! `read_timeout` bounds how long a read may wait with no progress in either direction
 //! (nginx `proxy_read_timeout`: the response head after the request was sent, and the gap
 //! between response body chunks). Expiry is an `io::ErrorKind::TimedOut` error, which the
-//! proxy maps to 504.
+//! proxy maps to 504. The server wraps downstream sockets too, with a write timeout only
+//! (nginx `send_timeout`): a client that stops reading cannot pin a connection forever.
 
 use std::{
     future::Future,
@@ -25,7 +26,9 @@ pub(crate) const WRITE_TIMEOUT: &str = "upstream write timed out";
 
 pub(crate) struct TimedIo {
     inner: TcpStream,
-    read_timeout: Duration,
+    /// `None`: reads may wait forever (the downstream side, where idle time is bounded
+    /// elsewhere).
+    read_timeout: Option<Duration>,
     write_timeout: Duration,
     read_timer: Pin<Box<Sleep>>,
     read_armed: bool,
@@ -34,13 +37,19 @@ pub(crate) struct TimedIo {
 }
 
 impl TimedIo {
-    pub(crate) fn new(inner: TcpStream, read_timeout: Duration, write_timeout: Duration) -> Self {
+    pub(crate) fn new(
+        inner: TcpStream,
+        read_timeout: Option<Duration>,
+        write_timeout: Duration,
+    ) -> Self {
         let now = Instant::now();
         TimedIo {
             inner,
             read_timeout,
             write_timeout,
-            read_timer: Box::pin(tokio::time::sleep_until(now + read_timeout)),
+            read_timer: Box::pin(tokio::time::sleep_until(
+                now + read_timeout.unwrap_or(write_timeout),
+            )),
             read_armed: false,
             write_timer: Box::pin(tokio::time::sleep_until(now + write_timeout)),
             write_armed: false,
@@ -82,8 +91,11 @@ impl AsyncRead for TimedIo {
                 Poll::Ready(r)
             }
             Poll::Pending => {
+                let Some(read_timeout) = this.read_timeout else {
+                    return Poll::Pending;
+                };
                 if !this.read_armed {
-                    let deadline = Instant::now() + this.read_timeout;
+                    let deadline = Instant::now() + read_timeout;
                     this.read_timer.as_mut().reset(deadline);
                     this.read_armed = true;
                 }

@@ -910,3 +910,42 @@ async fn a_panicking_chain_answers_500_and_the_connection_lives_on() {
     })
     .await
 }
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_cut_after_the_send_timeout() {
+    within(async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        const N: u64 = 512 * 1024 * 1024;
+        let up = echo().await;
+        let gw = TestGateway::new(
+            vec![rule(None, None, Some(0))],
+            vec![service_spec(None, vec![(up.addr.port(), 100)])],
+        );
+        let opts = ServerOptions {
+            send_timeout: std::time::Duration::from_millis(300),
+            ..ServerOptions::default()
+        };
+        let gw = start(gw, opts).await;
+        let mut s = tokio::net::TcpStream::connect(gw.addr)
+            .await
+            .expect("connect");
+        let req = format!("GET /download HTTP/1.1\r\nhost: h\r\nx-echo-bytes: {N}\r\n\r\n");
+        s.write_all(req.as_bytes()).await.expect("send");
+        // Read nothing until the gateway's writes have been blocked for longer than the
+        // send timeout (the socket buffers fill within milliseconds).
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        let mut total = 0u64;
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n as u64,
+            }
+        }
+        assert!(
+            total < N,
+            "the connection was closed early ({total} bytes read)"
+        );
+    })
+    .await
+}

@@ -141,6 +141,13 @@ async fn gateway_generated_answers() {
     let r = get(gw.addr, "dead.test", "/", &[]).await;
     assert_eq!(r.status, 502, "{:?}", r.body);
 
+    let r = get(gw.addr, "drained.test", "/", &[]).await;
+    assert_eq!(r.status, 503);
+    assert_eq!(
+        r.json()["message"],
+        "failure to get a peer from the ring-balancer"
+    );
+
     let r = get(gw.addr, "slow.test", "/", &[("x-echo-delay-ms", "2000")]).await;
     assert_eq!(r.status, 504, "{:?}", r.body);
     gw.stop().await;

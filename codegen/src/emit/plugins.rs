@@ -22,7 +22,14 @@ pub fn plugin_type(c: &PluginConfig) -> TokenStream {
             quote!(rt::plugins::request_termination::RequestTermination)
         }
         PluginConfig::Jwt(_) => quote!(rt::plugins::jwt::Jwt),
+        PluginConfig::Acl(_) => quote!(rt::plugins::acl::Acl),
+        PluginConfig::IpRestriction(_) => quote!(rt::plugins::ip_restriction::IpRestriction),
+        PluginConfig::Cors(_) => quote!(rt::plugins::cors::Cors),
     }
+}
+
+fn str_slice(items: &[String]) -> TokenStream {
+    quote!(&[#(#items),*])
 }
 
 /// The constructor call for one instance (`?` on start-up errors). `config` gives access to
@@ -100,6 +107,78 @@ pub fn plugin_ctor(config: &ir::Config, c: &PluginConfig, source: &SourceInfo) -
                     realm: #realm,
                     consumers: &CONSUMERS,
                     secrets: &JWT_SECRETS,
+                })?
+            }
+        }
+        PluginConfig::Acl(c) => {
+            let groups = str_slice(&c.groups);
+            let rule = if c.deny {
+                quote!(Deny(#groups))
+            } else {
+                quote!(Allow(#groups))
+            };
+            let hide = c.hide_groups_header;
+            let always = c.always_use_authenticated_groups;
+            quote! {
+                rt::plugins::acl::Acl::new(rt::plugins::acl::Config {
+                    rule: rt::plugins::acl::Rule::#rule,
+                    hide_groups_header: #hide,
+                    always_use_authenticated_groups: #always,
+                    consumers: &CONSUMERS,
+                })?
+            }
+        }
+        PluginConfig::IpRestriction(c) => {
+            let allow = str_slice(&c.allow);
+            let deny = str_slice(&c.deny);
+            let status = match c.status {
+                Some(s) => {
+                    let s = crate::emit::num(s);
+                    quote!(rt::Some(#s))
+                }
+                None => quote!(rt::None),
+            };
+            let message = opt_str(c.message.as_deref());
+            quote! {
+                rt::plugins::ip_restriction::IpRestriction::new(
+                    rt::plugins::ip_restriction::Config {
+                        allow: #allow,
+                        deny: #deny,
+                        status: #status,
+                        message: #message,
+                    },
+                )?
+            }
+        }
+        PluginConfig::Cors(c) => {
+            let origins = str_slice(&c.origins);
+            let headers = str_slice(&c.headers);
+            let exposed = str_slice(&c.exposed_headers);
+            let methods = str_slice(&c.methods);
+            let max_age = match c.max_age {
+                Some(m) => {
+                    let m = proc_macro2::Literal::i64_unsuffixed(m);
+                    quote!(rt::Some(#m))
+                }
+                None => quote!(rt::None),
+            };
+            let (credentials, private_network, preflight_continue, allow_origin_absent) = (
+                c.credentials,
+                c.private_network,
+                c.preflight_continue,
+                c.allow_origin_absent,
+            );
+            quote! {
+                rt::plugins::cors::Cors::new(rt::plugins::cors::Config {
+                    origins: #origins,
+                    headers: #headers,
+                    exposed_headers: #exposed,
+                    methods: #methods,
+                    max_age: #max_age,
+                    credentials: #credentials,
+                    private_network: #private_network,
+                    preflight_continue: #preflight_continue,
+                    allow_origin_absent: #allow_origin_absent,
                 })?
             }
         }

@@ -235,7 +235,9 @@ impl Cx {
                 })
             }
             _ => {
-                let group = r.req_str("group", d);
+                let group = r
+                    .req_str("group", d)
+                    .filter(|g| super::plugin::acl::check_group(g, d));
                 group.map(|g| {
                     Credential::Acl(
                         ir::AclGroup {

@@ -1,7 +1,10 @@
 //! Plugin instances (kong-compat.md §1.7) and the configs of the plugins Kiln implements
 //! (§4.9 request-termination, §4.12 correlation-id).
 
+pub(crate) mod acl;
 mod correlation_id;
+mod cors;
+mod ip_restriction;
 mod jwt;
 mod request_termination;
 
@@ -14,7 +17,6 @@ use crate::syntax::{Node, NodeKind};
 
 /// Kong's bundled plugins (kong-compat.md §3.1, §4) that Kiln does not implement yet.
 pub(crate) const KONG_PLUGINS: &[&str] = &[
-    "acl",
     "acme",
     "ai-azure-content-safety",
     "ai-prompt-decorator",
@@ -27,14 +29,12 @@ pub(crate) const KONG_PLUGINS: &[&str] = &[
     "azure-functions",
     "basic-auth",
     "bot-detection",
-    "cors",
     "datadog",
     "file-log",
     "grpc-gateway",
     "grpc-web",
     "hmac-auth",
     "http-log",
-    "ip-restriction",
     "key-auth",
     "ldap-auth",
     "loggly",
@@ -60,9 +60,17 @@ pub(crate) const KONG_PLUGINS: &[&str] = &[
 ];
 
 /// The plugins Kiln implements.
-pub(crate) const KILN_PLUGINS: &[&str] = &["correlation-id", "jwt", "request-termination"];
+pub(crate) const KILN_PLUGINS: &[&str] = &[
+    "acl",
+    "correlation-id",
+    "cors",
+    "ip-restriction",
+    "jwt",
+    "request-termination",
+];
 
-/// Plugins whose Kong schema refuses a consumer scope (kong-compat.md §1.7).
+/// Plugins whose Kong schema refuses a consumer scope (`consumer = typedefs.no_consumer`,
+/// kong-compat.md §1.7).
 const NO_CONSUMER_SCOPE: &[&str] = &[
     "acl",
     "basic-auth",
@@ -134,6 +142,27 @@ impl Cx {
             }
         }
         let name = r.req_str("name", d);
+        if let Some(n) = name
+            .as_ref()
+            .filter(|n| NO_CONSUMER_SCOPE.contains(&n.value.as_str()))
+        {
+            let message = format!("plugin '{}' cannot be scoped to a consumer", n.value);
+            let help = "Kong refuses a consumer on this plugin; apply it to a route, a service or globally";
+            match (&consumer, parent) {
+                (Parent::Ref(c), _) => d.push(
+                    Diagnostic::error("K0606", c.span, message)
+                        .label("scoped to this consumer")
+                        .secondary(n.span, "this plugin")
+                        .help(help),
+                ),
+                (_, PluginParent::Consumer(_)) => d.push(
+                    Diagnostic::error("K0606", n.span, message)
+                        .label("nested in a consumer")
+                        .help(help),
+                ),
+                _ => {}
+            }
+        }
         let config_node = r.raw("config");
         let config = match &name {
             Some(n) => plugin_config(n, config_node, d),
@@ -144,20 +173,6 @@ impl Cx {
         let (Some(name), Some(config)) = (name, config) else {
             return;
         };
-        if consumer != Parent::None && NO_CONSUMER_SCOPE.contains(&name.value.as_str()) {
-            self.d.push(
-                Diagnostic::error(
-                    "K0606",
-                    name.span,
-                    format!("plugin '{}' cannot be scoped to a consumer", name.value),
-                )
-                .label("Kong refuses this plugin on a consumer")
-                .help(
-                    "attach it to a route, a service or globally; it identifies consumers itself",
-                ),
-            );
-            return;
-        }
         self.plugins.push(PluginDraft {
             name,
             config,
@@ -187,6 +202,9 @@ fn plugin_config(
         "correlation-id" => correlation_id::lower(node, d),
         "request-termination" => request_termination::lower(node, d),
         "jwt" => jwt::lower(node, d),
+        "acl" => acl::lower(node, d),
+        "ip-restriction" => ip_restriction::lower(node, d),
+        "cors" => cors::lower(node, d),
         other if KONG_PLUGINS.contains(&other) => {
             d.push(
                 Diagnostic::error(

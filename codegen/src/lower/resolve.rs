@@ -389,6 +389,12 @@ pub(super) fn assemble(cx: &mut Cx) -> Option<ir::Config> {
             origin: p.origin,
         });
     }
+    let consumer_irs: Vec<ir::Consumer> = cx.consumers.iter().map(|c| c.ir.clone()).collect();
+    for p in &plugins {
+        if let ir::PluginConfig::Acl(acl) = &p.config {
+            super::plugin::acl::check_groups_known(acl, &consumer_irs, d);
+        }
+    }
 
     if d.has_errors() {
         return None;

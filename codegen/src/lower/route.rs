@@ -238,8 +238,21 @@ impl Cx {
                 _ => d.push(wrong_type(node, "an integer", "https_redirect_status_code")),
             }
         }
-        let request_buffering = r.bool("request_buffering", d).is_none_or(|b| b.value);
-        let response_buffering = r.bool("response_buffering", d).is_none_or(|b| b.value);
+        // Kiln always streams bodies in both directions (as Kong does with `false`); an
+        // explicit `true` is said to have no effect rather than silently dropped.
+        let mut buffering = |field: &'static str, d: &mut crate::diag::Diagnostics| {
+            let b = r.bool(field, d);
+            if let Some(b) = b.as_ref().filter(|b| b.value) {
+                d.push(
+                    Diagnostic::warning("K0316", b.span, format!("`{field}: true` has no effect: Kiln streams bodies"))
+                        .label("ignored")
+                        .help(format!("bodies are streamed with bounded memory, as Kong does with `{field}: false`; write `false` or leave the field out")),
+                );
+            }
+            b.is_none_or(|b| b.value)
+        };
+        let request_buffering = buffering("request_buffering", d);
+        let response_buffering = buffering("response_buffering", d);
 
         // Required attributes (routes_subschemas.lua): http needs one of
         // methods/hosts/headers/paths; https-only may use snis instead.
@@ -428,13 +441,13 @@ fn route_headers(
         };
         for value in values {
             if let Some(re) = value.value.strip_prefix("~*") {
-                match rules::check_regex(&re.to_lowercase()) {
+                match rules::check_regex(&re.to_ascii_lowercase()) {
                     Ok(re) => cond.values.push(HeaderValue::Regex(re)),
                     Err(e) => d.push(regex_error(source, &value, 2, e, "header value")),
                 }
             } else {
                 cond.values
-                    .push(HeaderValue::Exact(value.value.to_lowercase()));
+                    .push(HeaderValue::Exact(value.value.to_ascii_lowercase()));
             }
         }
         out.push(cond);

@@ -16,7 +16,7 @@ pub fn normalize_path(path: &str) -> String {
         if bytes[i] == b'%' && i + 2 < bytes.len() {
             if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
                 let b = h * 16 + l;
-                if KEEP_ENCODED.contains(&b) || !(0x20..0x7f).contains(&b) && b < 0x80 {
+                if KEEP_ENCODED.contains(&b) {
                     decoded.push(b'%');
                     decoded.push(bytes[i + 1].to_ascii_uppercase());
                     decoded.push(bytes[i + 2].to_ascii_uppercase());
@@ -342,6 +342,14 @@ pub fn split_host_port(s: &str) -> Result<(&str, Option<u16>), String> {
 
 /// Route `hosts` entry: `a.b`, `*.b`, `a.*`, each with an optional `:port`.
 pub fn parse_host_pattern(s: &str) -> Result<HostPattern, String> {
+    // Kong (and the gateway) split the request's Host at the first `:` unless it is a
+    // bracketed IPv6 literal, which never carries a port: `[::1]:8080` could never match.
+    if s.starts_with('[') && !s.ends_with(']') {
+        return Err(
+            "an IPv6 host cannot have a port in a route (Kong matches `[...]` as a whole host)"
+                .into(),
+        );
+    }
     let (host, port) = split_host_port(s)?;
     let stars = host.matches('*').count();
     if stars > 1 {

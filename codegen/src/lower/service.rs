@@ -204,6 +204,16 @@ pub(crate) fn protocols(
     what: &str,
 ) -> Option<Vec<Protocol>> {
     let list = r.str_list("protocols", &mut cx.d)?;
+    if list.is_empty() {
+        if let Some(span) = r.key_span("protocols") {
+            cx.d.push(
+                Diagnostic::error("K0104", span, format!("{what} `protocols` is empty"))
+                    .label("needs at least one protocol")
+                    .help("write e.g. `protocols: [http, https]`, or leave the field out for the default"),
+            );
+        }
+        return None;
+    }
     let mut out = Vec::new();
     for p in &list {
         match parse_protocol(&p.value) {

@@ -105,9 +105,19 @@ impl<'a> Record<'a> {
             .any(|(k, v)| k.as_str() == Some(key) && !v.is_null())
     }
 
+    /// A string field. Empty strings are refused, as Kong's schema does for every string
+    /// field (`len_min` defaults to 1).
     pub fn str(&mut self, key: &'static str, d: &mut Diagnostics) -> Option<Sp<String>> {
         let node = self.raw(key)?;
         match &node.kind {
+            NodeKind::Str(s) if s.is_empty() => {
+                d.push(
+                    Diagnostic::error("K0103", node.span, format!("`{key}` is empty"))
+                        .label("length must be at least 1")
+                        .help(format!("give `{key}` a value, or leave the field out")),
+                );
+                None
+            }
             NodeKind::Str(s) => Some(Sp::new(s.clone(), node.span)),
             _ => {
                 d.push(wrong_type(node, "a string", key));
