@@ -388,3 +388,33 @@ async fn anonymous_maximum_expiration_and_base64_secrets() {
     refused(&r, json!({"message": "Invalid key/secret"}), INVALID);
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn jwt_then_acl_on_the_authenticated_consumer() {
+    let gw = gateway().await;
+    let web = mint(Algorithm::RS256, &rsa(), json!({"iss": "web-app-iss"}));
+    let r = get(gw.addr, HOST, "/admin", &[("authorization", &bearer(&web))]).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(
+        r.upstream_header("x-consumer-groups").as_deref(),
+        Some("admins")
+    );
+    let mobile = mint(
+        Algorithm::HS256,
+        &hs(HS_SECRET),
+        json!({"iss": "mobile-app-iss"}),
+    );
+    let r = get(
+        gw.addr,
+        HOST,
+        "/admin",
+        &[("authorization", &bearer(&mobile))],
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    assert_eq!(r.json()["message"], "You cannot consume this service");
+    // jwt answers first when there is no token.
+    let r = get(gw.addr, HOST, "/admin", &[]).await;
+    refused(&r, json!({"message": "Unauthorized"}), "Bearer");
+    gw.stop().await;
+}
