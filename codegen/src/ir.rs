@@ -193,7 +193,8 @@ pub struct BasicAuthCredential {
 pub struct JwtSecret {
     pub id: Option<String>,
     pub key: String,
-    pub secret: Option<String>,
+    /// HS* secret; Kiln also accepts a `{vault://env/...}` reference here (Kong does not).
+    pub secret: Option<SecretValue>,
     pub rsa_public_key: Option<String>,
     pub algorithm: String,
     pub origin: Origin,
@@ -238,6 +239,7 @@ impl PluginInstance {
 pub enum PluginConfig {
     CorrelationId(CorrelationId),
     RequestTermination(RequestTermination),
+    Jwt(Jwt),
     Acl(Acl),
     IpRestriction(IpRestriction),
     Cors(Cors),
@@ -251,6 +253,7 @@ impl PluginConfig {
         match self {
             PluginConfig::CorrelationId(_) => "correlation-id",
             PluginConfig::RequestTermination(_) => "request-termination",
+            PluginConfig::Jwt(_) => "jwt",
             PluginConfig::Acl(_) => "acl",
             PluginConfig::IpRestriction(_) => "ip-restriction",
             PluginConfig::Cors(_) => "cors",
@@ -263,6 +266,7 @@ impl PluginConfig {
     pub fn is_authentication(&self) -> bool {
         match self {
             PluginConfig::CorrelationId(_) | PluginConfig::RequestTermination(_) => false,
+            PluginConfig::Jwt(_) => true,
             PluginConfig::Acl(_) | PluginConfig::IpRestriction(_) | PluginConfig::Cors(_) => false,
             PluginConfig::KeyAuth(_) | PluginConfig::BasicAuth(_) => true,
         }
@@ -273,6 +277,7 @@ impl PluginConfig {
         match self {
             PluginConfig::CorrelationId(_) => 100001,
             PluginConfig::RequestTermination(_) => 2,
+            PluginConfig::Jwt(_) => 1450,
             PluginConfig::Acl(_) => 950,
             PluginConfig::IpRestriction(_) => 990,
             PluginConfig::Cors(_) => 2000,
@@ -306,6 +311,30 @@ pub struct RequestTermination {
     pub content_type: Option<String>,
     pub echo: bool,
     pub trigger: Option<String>,
+}
+
+/// A registered claim jwt can check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JwtClaim {
+    Exp,
+    Nbf,
+}
+
+/// kong-compat.md §4.2. The name lists are Kong sets: duplicates removed, order kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Jwt {
+    pub uri_param_names: Vec<String>,
+    pub cookie_names: Vec<String>,
+    /// As written; the runtime matches them case-insensitively with `_` read as `-`.
+    pub header_names: Vec<String>,
+    pub claims_to_verify: Vec<JwtClaim>,
+    pub key_claim_name: String,
+    pub secret_is_base64: bool,
+    /// Seconds, 0 = no limit.
+    pub maximum_expiration: u32,
+    pub anonymous: Option<ConsumerRef>,
+    pub run_on_preflight: bool,
+    pub realm: Option<String>,
 }
 
 /// kong-compat.md §4.4: exactly one of `allow` / `deny`.
@@ -401,6 +430,7 @@ impl PluginConfig {
     pub fn consumer_refs_mut(&mut self) -> Vec<&mut ConsumerRef> {
         match self {
             PluginConfig::CorrelationId(_) | PluginConfig::RequestTermination(_) => Vec::new(),
+            PluginConfig::Jwt(j) => j.anonymous.iter_mut().collect(),
             PluginConfig::Acl(_) | PluginConfig::IpRestriction(_) | PluginConfig::Cors(_) => {
                 Vec::new()
             }

@@ -10,6 +10,7 @@ pub mod basic_auth;
 pub mod correlation_id;
 pub mod cors;
 pub mod ip_restriction;
+pub mod jwt;
 pub mod key_auth;
 pub mod request_termination;
 
@@ -17,6 +18,7 @@ pub use acl::Acl;
 pub use correlation_id::CorrelationId;
 pub use cors::Cors;
 pub use ip_restriction::IpRestriction;
+pub use jwt::Jwt;
 pub use request_termination::RequestTermination;
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! `__private` module, so the code does not depend on what the including scope imports.
 
 mod chains;
+mod jwt;
 mod plugins;
 pub mod secret;
 mod tables;
@@ -37,6 +38,7 @@ pub struct SourceInfo {
 pub fn emit_gateway(config: &ir::Config, plan: &Plan, source: &SourceInfo) -> TokenStream {
     let tables = tables::emit_tables(config, plan);
     let gateway = chains::emit_gateway_type(config, plan, source);
+    let jwt_secrets = jwt::emit_jwt_secrets(config, source);
     let version = kiln_runtime::VERSION;
     quote! {
         use ::kiln_runtime::__private as rt;
@@ -48,6 +50,7 @@ pub fn emit_gateway(config: &ir::Config, plan: &Plan, source: &SourceInfo) -> To
         );
 
         #tables
+        #jwt_secrets
         #gateway
     }
 }

@@ -21,6 +21,7 @@ pub fn plugin_type(c: &PluginConfig) -> TokenStream {
         PluginConfig::RequestTermination(_) => {
             quote!(rt::plugins::request_termination::RequestTermination)
         }
+        PluginConfig::Jwt(_) => quote!(rt::plugins::jwt::Jwt),
         PluginConfig::Acl(_) => quote!(rt::plugins::acl::Acl),
         PluginConfig::IpRestriction(_) => quote!(rt::plugins::ip_restriction::IpRestriction),
         PluginConfig::Cors(_) => quote!(rt::plugins::cors::Cors),
@@ -71,6 +72,43 @@ pub fn plugin_ctor(config: &ir::Config, c: &PluginConfig, source: &SourceInfo) -
                         trigger: #trigger,
                     },
                 )?
+            }
+        }
+        PluginConfig::Jwt(j) => {
+            let uri = &j.uri_param_names;
+            let cookies = &j.cookie_names;
+            let headers = &j.header_names;
+            let claims = j.claims_to_verify.iter().map(|c| match c {
+                ir::JwtClaim::Exp => quote!(rt::plugins::jwt::Claim::Exp),
+                ir::JwtClaim::Nbf => quote!(rt::plugins::jwt::Claim::Nbf),
+            });
+            let key_claim = &j.key_claim_name;
+            let b64 = j.secret_is_base64;
+            let max = crate::emit::num(j.maximum_expiration);
+            let anonymous = match j.anonymous.as_ref().and_then(|a| a.resolved) {
+                Some(c) => {
+                    let c = crate::emit::num(c.0);
+                    quote!(rt::Some(#c))
+                }
+                None => quote!(rt::None),
+            };
+            let preflight = j.run_on_preflight;
+            let realm = opt_str(j.realm.as_deref());
+            quote! {
+                rt::plugins::jwt::Jwt::new(rt::plugins::jwt::Config {
+                    uri_param_names: &[#(#uri),*],
+                    cookie_names: &[#(#cookies),*],
+                    header_names: &[#(#headers),*],
+                    claims_to_verify: &[#(#claims),*],
+                    key_claim_name: #key_claim,
+                    secret_is_base64: #b64,
+                    maximum_expiration: #max,
+                    anonymous: #anonymous,
+                    run_on_preflight: #preflight,
+                    realm: #realm,
+                    consumers: &CONSUMERS,
+                    secrets: &JWT_SECRETS,
+                })?
             }
         }
         PluginConfig::Acl(c) => {

@@ -155,8 +155,19 @@ impl Cx {
                 let key = required_generated(&mut r, "key", what, d);
                 let algorithm = r.one_of("algorithm", JWT_ALGORITHMS, d);
                 let alg = algorithm.as_ref().map_or("HS256", |a| a.value);
-                let secret = r.str("secret", d);
+                let written_secret = r.str("secret", d);
+                let has_secret = written_secret.is_some();
+                let secret = written_secret.and_then(|s| super::secret::lower_secret(&s, d));
                 let rsa = r.str("rsa_public_key", d);
+                let runtime_alg = kiln_runtime::plugins::jwt::Algorithm::from_name(alg);
+                if let (Some(a), None) = (&algorithm, runtime_alg) {
+                    d.push(
+                        Diagnostic::error("K0507", a.span, format!("algorithm {alg} is not supported by Kiln"))
+                            .label("not supported")
+                            .help("use ES256 or ES384 (or RS*/PS*/EdDSA); the crypto library Kiln uses has no ES512"),
+                    );
+                }
+                let needs_pem = !alg.starts_with("HS");
                 if let Some(k) = &rsa {
                     if !looks_like_pem_public_key(&k.value) {
                         d.push(
@@ -164,16 +175,42 @@ impl Cx {
                                 .label("expected -----BEGIN PUBLIC KEY-----")
                                 .help("paste the PEM public key (`-----BEGIN PUBLIC KEY-----` ... `-----END PUBLIC KEY-----`) as a block scalar: `rsa_public_key: |`"),
                         );
+                    } else if let (true, Some(a)) = (needs_pem, runtime_alg) {
+                        if let Err(why) = kiln_runtime::plugins::jwt::public_key(a, &k.value) {
+                            d.push(
+                                Diagnostic::error("K0506", k.span, format!("`rsa_public_key` cannot verify {alg} tokens: {why}"))
+                                    .label(format!("not a key for {alg}"))
+                                    .help("give the public key that matches the algorithm (RS*/PS*: RSA 2048-8192 bits, ES256: P-256, ES384: P-384, EdDSA: Ed25519), or change `algorithm`"),
+                            );
+                        }
                     }
                 }
-                if alg.starts_with("HS") && secret.is_none() {
+                // Kong ignores the field the algorithm does not use: say so.
+                let unused = if needs_pem {
+                    r.key_span("secret")
+                        .filter(|_| has_secret)
+                        .map(|s| (s, "secret"))
+                } else {
+                    rsa.as_ref().map(|k| (k.span, "rsa_public_key"))
+                };
+                if let Some((span, field)) = unused {
+                    d.push(
+                        Diagnostic::warning("K0508", span, format!("`{field}` is not used by algorithm {alg}"))
+                            .label("ignored, as Kong ignores it")
+                            .help(if needs_pem {
+                                "RS*/PS*/ES*/EdDSA secrets verify with `rsa_public_key`; remove `secret`"
+                            } else {
+                                "HS* secrets verify with `secret`; remove `rsa_public_key` or change `algorithm`"
+                            }),
+                    );
+                }
+                if alg.starts_with("HS") && !has_secret {
                     d.push(
                         Diagnostic::error("K0503", origin, format!("jwt secret with algorithm {alg} needs `secret`"))
                             .label("no `secret`")
-                            .help("Kong would generate a random secret, which a compiled gateway cannot share with clients; write `secret: ...`"),
+                            .help("Kong would generate a random secret, which a compiled gateway cannot share with clients; write `secret: ...` or `secret: \"{vault://env/NAME}\"`"),
                     );
                 }
-                let needs_pem = alg.starts_with("RS") || alg.starts_with("PS") || alg == "EdDSA";
                 if needs_pem && rsa.is_none() {
                     d.push(
                         Diagnostic::error(
@@ -190,7 +227,7 @@ impl Cx {
                         ir::JwtSecret {
                             id,
                             key: k.value.clone(),
-                            secret: secret.map(|s| s.value),
+                            secret,
                             rsa_public_key: rsa.map(|s| s.value),
                             algorithm: alg.to_owned(),
                             origin,

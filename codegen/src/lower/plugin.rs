@@ -7,6 +7,7 @@ mod basic_auth;
 mod correlation_id;
 mod cors;
 mod ip_restriction;
+mod jwt;
 mod key_auth;
 mod request_termination;
 
@@ -36,7 +37,6 @@ pub(crate) const KONG_PLUGINS: &[&str] = &[
     "grpc-web",
     "hmac-auth",
     "http-log",
-    "jwt",
     "ldap-auth",
     "loggly",
     "oauth2",
@@ -67,6 +67,7 @@ pub(crate) const KILN_PLUGINS: &[&str] = &[
     "correlation-id",
     "cors",
     "ip-restriction",
+    "jwt",
     "key-auth",
     "request-termination",
 ];
@@ -203,6 +204,7 @@ fn plugin_config(
     match name.value.as_str() {
         "correlation-id" => correlation_id::lower(node, d),
         "request-termination" => request_termination::lower(node, d),
+        "jwt" => jwt::lower(node, d),
         "acl" => acl::lower(node, d),
         "ip-restriction" => ip_restriction::lower(node, d),
         "cors" => cors::lower(node, d),

@@ -1,0 +1,403 @@
+//! Finding tokens in a request and decoding them, as Kong's jwt handler and `jwt_parser.lua`
+//! do (kong-compat.md §4.2).
+
+use std::borrow::Cow;
+
+use http::{header, HeaderMap, HeaderName};
+use serde_json::{Map, Value};
+
+/// One token candidate found in the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Found<'a> {
+    /// A query argument without `=` (`?jwt`): Lua's `true`, which Kong cannot use as a token.
+    Flag,
+    Token(Cow<'a, [u8]>),
+}
+
+/// Kong's `get_query` reads at most 100 arguments by default.
+const MAX_QUERY_ARGS: usize = 100;
+
+/// Query arguments as `ngx.req.get_uri_args` decodes them: split on `&`, `+` is a space,
+/// `%XX` decoded; a name without `=` has no value.
+fn query_args(query: &str) -> impl Iterator<Item = (Cow<'_, [u8]>, Option<Cow<'_, [u8]>>)> {
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .filter_map(|pair| {
+            let (name, value) = match pair.split_once('=') {
+                Some((n, v)) => (n, Some(v)),
+                None => (pair, None),
+            };
+            (!name.is_empty()).then(|| (unescape(name), value.map(unescape)))
+        })
+        .take(MAX_QUERY_ARGS)
+}
+
+fn unescape(s: &str) -> Cow<'_, [u8]> {
+    let bytes = s.as_bytes();
+    if !bytes.iter().any(|b| *b == b'+' || *b == b'%') {
+        return Cow::Borrowed(bytes);
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                if let Some(v) = hex {
+                    out.push(v);
+                    i += 3;
+                    continue;
+                }
+                out.push(b'%');
+            }
+            _ => out.push(b),
+        }
+        i += 1;
+    }
+    Cow::Owned(out)
+}
+
+/// nginx's `$cookie_<name>`: the first `name=value` pair (name compared case-insensitively)
+/// in the `Cookie` headers; the value runs to the next `;`.
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a [u8]> {
+    let name = name.as_bytes();
+    for h in headers.get_all(header::COOKIE) {
+        let v = h.as_bytes();
+        let mut i = 0;
+        while i < v.len() {
+            let matched = v
+                .get(i..i + name.len())
+                .is_some_and(|n| n.eq_ignore_ascii_case(name));
+            if matched {
+                let mut j = i + name.len();
+                while v.get(j) == Some(&b' ') {
+                    j += 1;
+                }
+                if v.get(j) == Some(&b'=') {
+                    j += 1;
+                    while v.get(j) == Some(&b' ') {
+                        j += 1;
+                    }
+                    let end = v[j..]
+                        .iter()
+                        .position(|&c| c == b';')
+                        .map_or(v.len(), |p| j + p);
+                    return Some(&v[j..end]);
+                }
+            }
+            // Skip to after the next `;` or `,`, then spaces.
+            while let Some(&c) = v.get(i) {
+                i += 1;
+                if c == b';' || c == b',' {
+                    break;
+                }
+            }
+            while v.get(i) == Some(&b' ') {
+                i += 1;
+            }
+        }
+    }
+    None
+}
+
+/// PCRE's `\s`.
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+}
+
+/// The first match of Kong's unanchored `\s*[Bb]earer\s+(.+)`: the capture.
+pub(crate) fn bearer(value: &[u8]) -> Option<&[u8]> {
+    let mut from = 0;
+    while let Some(p) = value
+        .get(from..)?
+        .windows(6)
+        .position(|w| w == b"Bearer" || w == b"bearer")
+    {
+        let start = from + p + 6;
+        let spaces = value[start..].iter().take_while(|&&b| is_space(b)).count();
+        let rest = &value[start + spaces..];
+        // `.` does not match a newline; header values cannot hold one anyway.
+        let line = &rest[..rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len())];
+        if spaces >= 1 && !line.is_empty() {
+            return Some(line);
+        }
+        if spaces >= 2 && line.is_empty() {
+            // `\s+` gives its last character back to `.+`.
+            return Some(&value[start + spaces - 1..start + spaces]);
+        }
+        from = from + p + 1;
+    }
+    None
+}
+
+/// Every distinct non-empty token in the request: query arguments, then cookies, then
+/// headers (Kong's `retrieve_tokens`). `header_names` are already lower-case with `-`.
+pub(crate) fn find_tokens<'a>(
+    query: Option<&'a str>,
+    headers: &'a HeaderMap,
+    uri_param_names: &[&str],
+    cookie_names: &[&str],
+    header_names: &[HeaderName],
+) -> Vec<Found<'a>> {
+    let mut found: Vec<Found<'a>> = Vec::new();
+    let mut add = |f: Found<'a>| {
+        if !found.contains(&f) {
+            found.push(f);
+        }
+    };
+    if let (Some(q), false) = (query, uri_param_names.is_empty()) {
+        for (name, value) in query_args(q) {
+            if !uri_param_names.iter().any(|n| n.as_bytes() == &*name) {
+                continue;
+            }
+            match value {
+                None => add(Found::Flag),
+                Some(v) if v.is_empty() => {}
+                Some(v) => add(Found::Token(v)),
+            }
+        }
+    }
+    for name in cookie_names {
+        if let Some(v) = cookie(headers, name).filter(|v| !v.is_empty()) {
+            add(Found::Token(Cow::Borrowed(v)));
+        }
+    }
+    for name in header_names {
+        // Kong reads the first value of a repeated header.
+        if let Some(token) = headers.get(name).and_then(|v| bearer(v.as_bytes())) {
+            add(Found::Token(Cow::Borrowed(token)));
+        }
+    }
+    found
+}
+
+/// nginx's `ngx_decode_base64url`: stops at the first `=`, rejects other characters outside
+/// the url-safe alphabet and a length of 1 mod 4, ignores leftover bits.
+pub fn base64url_decode(s: &[u8]) -> Option<Vec<u8>> {
+    fn val(b: u8) -> Option<u8> {
+        match b {
+            b'A'..=b'Z' => Some(b - b'A'),
+            b'a'..=b'z' => Some(b - b'a' + 26),
+            b'0'..=b'9' => Some(b - b'0' + 52),
+            b'-' => Some(62),
+            b'_' => Some(63),
+            _ => None,
+        }
+    }
+    let len = s.iter().position(|&b| b == b'=').unwrap_or(s.len());
+    let digits: Vec<u8> = s[..len].iter().map(|&b| val(b)).collect::<Option<_>>()?;
+    if len % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(len * 3 / 4);
+    for chunk in digits.chunks(4) {
+        let get = |i: usize| u32::from(chunk.get(i).copied().unwrap_or(0));
+        let n = get(0) << 18 | get(1) << 12 | get(2) << 6 | get(3);
+        let bytes = n.to_be_bytes();
+        out.extend_from_slice(&bytes[1..chunk.len()]);
+    }
+    Some(out)
+}
+
+/// `Bad token; <reason>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BadToken {
+    Json,
+    Alg,
+    Claims,
+    Signature,
+}
+
+impl BadToken {
+    pub(crate) fn message(self) -> &'static str {
+        match self {
+            BadToken::Json => "Bad token; invalid JSON",
+            BadToken::Alg => "Bad token; invalid alg",
+            BadToken::Claims => "Bad token; invalid claims",
+            BadToken::Signature => "Bad token; invalid signature",
+        }
+    }
+}
+
+/// The algorithms Kong's parser knows (`alg_verify`); others are `invalid alg`.
+pub(crate) const KNOWN_ALGS: &[&str] = &[
+    "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256",
+    "PS384", "PS512", "EdDSA",
+];
+
+/// A decoded token.
+#[derive(Debug)]
+pub(crate) struct Decoded<'a> {
+    /// `header_64.claims_64`: what the signature covers.
+    pub signed: &'a [u8],
+    pub header: Map<String, Value>,
+    /// The claims object; a claims value that is an array or a string has no fields.
+    pub claims: Map<String, Value>,
+    pub alg: String,
+    pub signature: Vec<u8>,
+}
+
+/// Kong's `decode_token`: three `.`-separated base64url parts (the third takes the rest).
+pub(crate) fn decode(token: &[u8]) -> Result<Decoded<'_>, BadToken> {
+    let mut parts = token.splitn(3, |&b| b == b'.');
+    let header_64 = parts.next().unwrap_or_default();
+    let claims_64 = parts.next().ok_or(BadToken::Json)?;
+    let signature_64 = parts.next();
+    let json = |part: &[u8]| -> Result<Value, BadToken> {
+        let bytes = base64url_decode(part).ok_or(BadToken::Json)?;
+        serde_json::from_slice(&bytes).map_err(|_| BadToken::Json)
+    };
+    let header = json(header_64)?;
+    let claims = json(claims_64)?;
+    let header = match header {
+        Value::Object(m) => m,
+        // An array has no `alg`; Kong fails on scalars too (a string has no `alg`; a number,
+        // boolean or null makes its handler raise an error, 500 — Kiln answers 401).
+        _ => return Err(BadToken::Alg),
+    };
+    let alg = match header.get("alg") {
+        Some(Value::String(a)) if KNOWN_ALGS.contains(&a.as_str()) => a.clone(),
+        _ => return Err(BadToken::Alg),
+    };
+    let claims = match claims {
+        Value::Object(m) => m,
+        Value::Array(_) | Value::String(_) => Map::new(),
+        // `false` is Kong's `invalid claims`; null, numbers and `true` make Kong raise (500).
+        _ => return Err(BadToken::Claims),
+    };
+    let signature = signature_64
+        .and_then(base64url_decode)
+        .ok_or(BadToken::Signature)?;
+    let signed_len = header_64.len() + 1 + claims_64.len();
+    Ok(Decoded {
+        signed: &token[..signed_len],
+        header,
+        claims,
+        alg,
+        signature,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_regex() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("Bearer abc", Some("abc")),
+            ("bearer abc", Some("abc")),
+            ("  Bearer   abc def", Some("abc def")),
+            ("BEARER abc", None),
+            ("Bearerabc", None),
+            ("Bearer ", None),
+            ("Bearer   ", Some(" ")),
+            ("Basic x, Bearer tok", Some("tok")),
+            ("xBearer tok", Some("tok")),
+            ("Bearer\ttok", Some("tok")),
+            ("Bearer Bearer x", Some("Bearer x")),
+            ("Token abc", None),
+        ];
+        for (input, want) in cases {
+            let got = bearer(input.as_bytes()).map(|b| String::from_utf8_lossy(b).into_owned());
+            assert_eq!(got.as_deref(), *want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn base64url_as_nginx() {
+        let ok: &[(&str, &[u8])] = &[
+            ("", b""),
+            ("YQ", b"a"),
+            ("YQ==", b"a"),
+            ("YWI", b"ab"),
+            ("YWJj", b"abc"),
+            ("YWJj=garbage", b"abc"),
+            ("_-8", &[0xff, 0xef]),
+        ];
+        for (input, want) in ok {
+            assert_eq!(
+                base64url_decode(input.as_bytes()).as_deref(),
+                Some(*want),
+                "{input}"
+            );
+        }
+        for bad in ["Y", "YWJjZ", "YW+j", "YW/j", "YW j", "YW.j"] {
+            assert_eq!(base64url_decode(bad.as_bytes()), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn cookies_as_nginx() {
+        let mut h = HeaderMap::new();
+        h.append(
+            header::COOKIE,
+            "a=1; JWT = tok ;b=2".parse().expect("value"),
+        );
+        h.append(header::COOKIE, "jwtx=no; c=3".parse().expect("value"));
+        assert_eq!(cookie(&h, "jwt"), Some(&b"tok "[..]));
+        assert_eq!(cookie(&h, "b"), Some(&b"2"[..]));
+        assert_eq!(cookie(&h, "c"), Some(&b"3"[..]));
+        assert_eq!(cookie(&h, "jwtx"), Some(&b"no"[..]));
+        assert_eq!(cookie(&h, "d"), None);
+    }
+
+    #[test]
+    fn decode_errors() {
+        let b64 = base64_url;
+        fn base64_url(s: &str) -> String {
+            const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+            let b = s.as_bytes();
+            let mut out = String::new();
+            for c in b.chunks(3) {
+                let n = (u32::from(c[0]) << 16)
+                    | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+                    | u32::from(*c.get(2).unwrap_or(&0));
+                for i in 0..=c.len() {
+                    out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+                }
+            }
+            out
+        }
+        let h = b64(r#"{"alg":"HS256"}"#);
+        let c = b64(r#"{"iss":"a"}"#);
+        let cases: &[(String, Result<(), BadToken>)] = &[
+            (format!("{h}.{c}.c2ln"), Ok(())),
+            ("abc".into(), Err(BadToken::Json)),
+            (h.clone(), Err(BadToken::Json)),
+            (format!("{h}.{c}"), Err(BadToken::Signature)),
+            (format!("{h}.{c}.a.b"), Err(BadToken::Signature)),
+            (format!("{h}.!!.x"), Err(BadToken::Json)),
+            (
+                format!("{}.{c}.x", b64(r#"{"alg":"none"}"#)),
+                Err(BadToken::Alg),
+            ),
+            (
+                format!("{}.{c}.x", b64(r#"{"typ":"JWT"}"#)),
+                Err(BadToken::Alg),
+            ),
+            (
+                format!("{}.{c}.x", b64(r#"{"alg":256}"#)),
+                Err(BadToken::Alg),
+            ),
+            (format!("{}.{c}.x", b64(r#"[1]"#)), Err(BadToken::Alg)),
+            (format!("{h}.{}.c2ln", b64("false")), Err(BadToken::Claims)),
+            (format!("{h}.{}.c2ln", b64("[]")), Ok(())),
+            (format!("{h}.{c}.x"), Err(BadToken::Signature)),
+        ];
+        for (token, want) in cases {
+            let got = decode(token.as_bytes()).map(|_| ());
+            assert_eq!(&got, want, "{token}");
+        }
+        let token = format!("{h}.{c}.c2ln");
+        let d = decode(token.as_bytes()).expect("valid");
+        assert_eq!(d.signed, format!("{h}.{c}").as_bytes());
+        assert_eq!(d.signature, b"sig");
+        assert_eq!(d.alg, "HS256");
+    }
+}
