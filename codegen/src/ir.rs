@@ -272,6 +272,12 @@ impl PluginConfig {
         }
     }
 
+    /// Optional kiln-runtime cargo features this instance needs (e.g. `redis`); the
+    /// generated crate turns on only these.
+    pub fn runtime_features(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// Kong's priority (kong-compat.md §3.1).
     pub fn priority(&self) -> i32 {
         match self {

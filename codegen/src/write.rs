@@ -28,6 +28,17 @@ pub struct Compiled {
     pub gateway_rs: String,
 }
 
+impl Compiled {
+    /// Cargo features of kiln-runtime this gateway needs, sorted and deduplicated.
+    pub fn runtime_features(&self) -> Vec<&'static str> {
+        let mut f: Vec<&'static str> =
+            self.config.plugins.iter().flat_map(|p| p.config.runtime_features()).collect();
+        f.sort_unstable();
+        f.dedup();
+        f
+    }
+}
+
 /// Hex sha256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
@@ -145,7 +156,16 @@ pub fn write_crate(
         )
     })?;
     let rel = relative(&out_abs, &runtime);
+    // Optional runtime parts (Redis client, JSON schema…) only when the config uses them.
+    let features = compiled.runtime_features();
+    let features = if features.is_empty() {
+        String::new()
+    } else {
+        let list: Vec<String> = features.iter().map(|f| format!("\"{f}\"")).collect();
+        format!(", features = [{}]", list.join(", "))
+    };
     let cargo_toml = TEMPLATE_CARGO_TOML
+        .replace("{{features}}", &features)
         .replace("{{source}}", source_name)
         .replace("{{bin}}", bin)
         .replace("{{runtime}}", &rel.to_string_lossy());
