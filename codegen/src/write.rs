@@ -31,8 +31,12 @@ pub struct Compiled {
 impl Compiled {
     /// Cargo features of kiln-runtime this gateway needs, sorted and deduplicated.
     pub fn runtime_features(&self) -> Vec<&'static str> {
-        let mut f: Vec<&'static str> =
-            self.config.plugins.iter().flat_map(|p| p.config.runtime_features()).collect();
+        let mut f: Vec<&'static str> = self
+            .config
+            .plugins
+            .iter()
+            .flat_map(|p| p.config.runtime_features().iter().copied())
+            .collect();
         f.sort_unstable();
         f.dedup();
         f
