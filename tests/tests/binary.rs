@@ -77,20 +77,23 @@ fn start_echo() -> (Proc, SocketAddr) {
     (Proc(child), addr)
 }
 
+/// `kiln build binary-fixtures/<name>.yml` into the test's temporary directory.
+fn kiln_build(name: &str) -> PathBuf {
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-gateway"));
+    let status = Command::new(kiln())
+        .args(["build", &format!("binary-fixtures/{name}.yml"), "-o"])
+        .arg(&out)
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
+        .status()
+        .expect("run kiln build");
+    assert!(status.success(), "kiln build failed");
+    out
+}
+
 /// Builds tests/binary-fixtures/binary.yml once per test process with the real `kiln build`.
 fn gateway_binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("binary-gateway");
-        let status = Command::new(kiln())
-            .args(["build", "binary-fixtures/binary.yml", "-o"])
-            .arg(&out)
-            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
-            .status()
-            .expect("run kiln build");
-        assert!(status.success(), "kiln build failed");
-        out
-    })
+    BIN.get_or_init(|| kiln_build("binary"))
 }
 
 struct Gateway {
@@ -356,17 +359,10 @@ fn credentials_are_not_in_the_binary() {
         .filter(|w| w.starts_with("KILN-SECRET-"))
         .collect();
     assert!(
-        secrets.len() >= 5,
+        secrets.len() >= 7,
         "the fixture names its secrets: {secrets:?}"
     );
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("secrets-gateway");
-    let status = Command::new(kiln())
-        .args(["build", "binary-fixtures/secrets.yml", "-o"])
-        .arg(&out)
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
-        .status()
-        .expect("run kiln build");
-    assert!(status.success(), "kiln build failed");
+    let out = kiln_build("secrets");
     let bytes = std::fs::read(&out).expect("binary");
     for s in &secrets {
         let found = bytes.windows(s.len()).any(|w| w == s.as_bytes());
