@@ -102,6 +102,21 @@ pub fn authenticate(
     };
 }
 
+/// Start-up check of an auth plugin's `anonymous` consumer index (the compiler resolved it;
+/// this guards hand-written configs).
+pub fn check_anonymous(
+    plugin: &str,
+    anonymous: Option<u32>,
+    consumers: &[ConsumerSpec],
+) -> Result<(), crate::StartupError> {
+    match anonymous {
+        Some(a) if consumers.get(a as usize).is_none() => Err(crate::StartupError(format!(
+            "{plugin}: anonymous consumer #{a} does not exist"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

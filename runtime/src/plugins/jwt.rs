@@ -459,11 +459,7 @@ impl Jwt {
                 check,
             });
         }
-        if let Some(a) = config.anonymous {
-            if a as usize >= config.consumers.len() {
-                return Err(err(format!("anonymous consumer #{a} does not exist")));
-            }
-        }
+        crate::consumer::check_anonymous("jwt", config.anonymous, config.consumers)?;
         let mut claims_to_verify = config.claims_to_verify.to_vec();
         claims_to_verify.dedup();
         let name = config.key_claim_name;

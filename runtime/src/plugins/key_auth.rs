@@ -181,11 +181,7 @@ impl KeyAuth {
                 config.realm
             ))
         })?;
-        if let Some(a) = config.anonymous {
-            if config.consumers.get(a as usize).is_none() {
-                return Err(err(format!("anonymous consumer #{a} does not exist")));
-            }
-        }
+        crate::consumer::check_anonymous("key-auth", config.anonymous, config.consumers)?;
         let mut by_digest = HashMap::with_capacity(config.credentials.len());
         for c in config.credentials {
             if config.consumers.get(c.consumer as usize).is_none() {
