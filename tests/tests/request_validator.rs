@@ -212,6 +212,12 @@ async fn chunked_bodies_are_validated_and_forwarded() {
     )
     .await;
     assert_passed(&r, body, "chunked");
+    // the buffered body goes upstream with its length
+    assert_eq!(
+        r.upstream_header("content-length"),
+        Some(body.len().to_string())
+    );
+    assert_eq!(r.upstream_header("transfer-encoding"), None);
     let r = post_with(
         &gw,
         "strict.test",

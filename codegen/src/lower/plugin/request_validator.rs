@@ -153,15 +153,13 @@ pub(crate) fn lower(node: &Node, source: &str, d: &mut Diagnostics) -> Option<Pl
             list.into_iter().map(|c| c.value).collect()
         }
     };
-    ok.then(|| {
-        PluginConfig::RequestValidator(RequestValidator {
-            body_schema: body_schema.value,
-            version: draft,
-            allowed_content_types,
-            content_type_parameter_validation,
-            verbose_response,
-        })
-    })
+    ok.then_some(PluginConfig::RequestValidator(RequestValidator {
+        body_schema: body_schema.value,
+        version: draft,
+        allowed_content_types,
+        content_type_parameter_validation,
+        verbose_response,
+    }))
 }
 
 /// The file position of byte `column` (1-based) of line `line` (1-based) of the string
