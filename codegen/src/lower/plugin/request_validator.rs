@@ -206,3 +206,6 @@ fn point_into(source: &str, s: &Sp<String>, line: usize, column: usize) -> Span 
     }
     fallback
 }
+
+#[cfg(test)]
+mod tests;
