@@ -276,7 +276,8 @@ async fn read_body(req: &mut Request, max: usize) -> Result<Bytes, u16> {
         return Err(413);
     }
     let mut body = std::mem::replace(req.body_mut(), response::empty());
-    let mut buf = BytesMut::with_capacity(declared.map_or(0, |n| n as usize));
+    // Grow with what arrives: a declared length alone must not reserve the whole cap.
+    let mut buf = BytesMut::with_capacity(declared.map_or(0, |n| n as usize).min(64 * 1024));
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|_| 400u16)?;
         if let Ok(data) = frame.into_data() {

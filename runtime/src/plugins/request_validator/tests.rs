@@ -250,3 +250,54 @@ fn media_types() {
     assert_eq!(Draft::from_kong("draft7"), Some(Draft::Draft7));
     assert_eq!(Draft::from_kong("kong"), None);
 }
+
+/// A body that yields its chunks one frame at a time, with no length known.
+struct Frames(std::collections::VecDeque<bytes::Bytes>);
+
+impl http_body::Body for Frames {
+    type Data = bytes::Bytes;
+    type Error = crate::BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        std::task::Poll::Ready(self.0.pop_front().map(|b| Ok(http_body::Frame::data(b))))
+    }
+}
+
+fn streamed(chunks: &[&'static str]) -> Request {
+    let body = Frames(
+        chunks
+            .iter()
+            .map(|c| bytes::Bytes::from_static(c.as_bytes()))
+            .collect(),
+    );
+    http::Request::builder()
+        .method("POST")
+        .uri("/orders")
+        .header("content-type", "application/json")
+        .body(body.boxed())
+        .expect("request")
+}
+
+#[test]
+fn streamed_bodies_are_counted_across_frames() {
+    let p = plugin(Config {
+        body_schema: r#"{"type": "array"}"#,
+        max_body: 10,
+        ..Config::new(Draft::Draft4)
+    });
+    assert_eq!(
+        run(&p, streamed(&["[1,", "2,", "3]"])),
+        Ok("[1,2,3]".to_owned())
+    );
+    assert_eq!(
+        run(&p, streamed(&["[1,2,", "3,4,", "5]"])).map_err(|e| e.0),
+        Err(413)
+    );
+    assert_eq!(
+        run(&p, streamed(&["{\"a\":", "1}"])),
+        Err((400, DENY.to_owned()))
+    );
+}
