@@ -245,6 +245,7 @@ pub enum PluginConfig {
     Cors(Cors),
     KeyAuth(KeyAuth),
     BasicAuth(BasicAuth),
+    RequestValidator(RequestValidator),
 }
 
 impl PluginConfig {
@@ -259,6 +260,7 @@ impl PluginConfig {
             PluginConfig::Cors(_) => "cors",
             PluginConfig::KeyAuth(_) => "key-auth",
             PluginConfig::BasicAuth(_) => "basic-auth",
+            PluginConfig::RequestValidator(_) => "request-validator",
         }
     }
 
@@ -269,13 +271,17 @@ impl PluginConfig {
             PluginConfig::Jwt(_) => true,
             PluginConfig::Acl(_) | PluginConfig::IpRestriction(_) | PluginConfig::Cors(_) => false,
             PluginConfig::KeyAuth(_) | PluginConfig::BasicAuth(_) => true,
+            PluginConfig::RequestValidator(_) => false,
         }
     }
 
     /// Optional kiln-runtime cargo features this instance needs (e.g. `redis`); the
     /// generated crate turns on only these.
     pub fn runtime_features(&self) -> &'static [&'static str] {
-        &[]
+        match self {
+            PluginConfig::RequestValidator(_) => &["jsonschema"],
+            _ => &[],
+        }
     }
 
     /// Kong's priority (kong-compat.md §3.1).
@@ -289,6 +295,7 @@ impl PluginConfig {
             PluginConfig::Cors(_) => 2000,
             PluginConfig::KeyAuth(_) => 1250,
             PluginConfig::BasicAuth(_) => 1100,
+            PluginConfig::RequestValidator(_) => 999,
         }
     }
 }
@@ -380,6 +387,20 @@ pub struct Cors {
     pub allow_origin_absent: bool,
 }
 
+/// Kong's `request-validator` (Enterprise), JSON Schema bodies: `body_schema` already
+/// compiled once by lower (so the runtime's start-up compile cannot fail), Kong's defaults
+/// applied (`allowed_content_types` `["application/json"]`,
+/// `content_type_parameter_validation` true, `verbose_response` false).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestValidator {
+    /// The JSON Schema text as written.
+    pub body_schema: String,
+    pub version: kiln_runtime::plugins::request_validator::Draft,
+    pub allowed_content_types: Vec<String>,
+    pub content_type_parameter_validation: bool,
+    pub verbose_response: bool,
+}
+
 /// kong-compat.md §4.1.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeyAuth {
@@ -442,6 +463,7 @@ impl PluginConfig {
             }
             PluginConfig::KeyAuth(c) => c.anonymous.iter_mut().collect(),
             PluginConfig::BasicAuth(c) => c.anonymous.iter_mut().collect(),
+            PluginConfig::RequestValidator(_) => Vec::new(),
         }
     }
 }

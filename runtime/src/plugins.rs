@@ -13,6 +13,8 @@ pub mod ip_restriction;
 pub mod jwt;
 pub mod key_auth;
 pub mod request_termination;
+#[cfg(feature = "jsonschema")]
+pub mod request_validator;
 
 pub use acl::Acl;
 pub use correlation_id::CorrelationId;

@@ -27,6 +27,9 @@ pub fn plugin_type(c: &PluginConfig) -> TokenStream {
         PluginConfig::Cors(_) => quote!(rt::plugins::cors::Cors),
         PluginConfig::KeyAuth(_) => quote!(rt::plugins::key_auth::KeyAuth),
         PluginConfig::BasicAuth(_) => quote!(rt::plugins::basic_auth::BasicAuth),
+        PluginConfig::RequestValidator(_) => {
+            quote!(rt::plugins::request_validator::RequestValidator)
+        }
     }
 }
 
@@ -185,6 +188,36 @@ pub fn plugin_ctor(config: &ir::Config, c: &PluginConfig, source: &SourceInfo) -
         }
         PluginConfig::KeyAuth(c) => key_auth(config, c, source),
         PluginConfig::BasicAuth(c) => basic_auth(config, c, source),
+        PluginConfig::RequestValidator(c) => request_validator(c),
+    }
+}
+
+/// The schema text goes in as written; the runtime compiles it once at start-up (lower
+/// already compiled it, so that cannot fail).
+fn request_validator(c: &ir::RequestValidator) -> TokenStream {
+    use kiln_runtime::plugins::request_validator::Draft;
+    let schema = &c.body_schema;
+    let version = match c.version {
+        Draft::Draft4 => quote!(Draft4),
+        Draft::Draft6 => quote!(Draft6),
+        Draft::Draft7 => quote!(Draft7),
+        Draft::Draft201909 => quote!(Draft201909),
+        Draft::Draft202012 => quote!(Draft202012),
+    };
+    let types = str_slice(&c.allowed_content_types);
+    let params = c.content_type_parameter_validation;
+    let verbose = c.verbose_response;
+    quote! {
+        rt::plugins::request_validator::RequestValidator::new(
+            rt::plugins::request_validator::Config {
+                body_schema: #schema,
+                version: rt::plugins::request_validator::Draft::#version,
+                allowed_content_types: #types,
+                content_type_parameter_validation: #params,
+                verbose_response: #verbose,
+                max_body: rt::plugins::request_validator::DEFAULT_MAX_BODY,
+            },
+        )?
     }
 }
 

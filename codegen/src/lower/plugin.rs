@@ -10,6 +10,7 @@ mod ip_restriction;
 mod jwt;
 mod key_auth;
 mod request_termination;
+mod request_validator;
 
 use super::service::protocols;
 use super::{Cx, Parent, PluginDraft, PluginParent};
@@ -70,6 +71,7 @@ pub(crate) const KILN_PLUGINS: &[&str] = &[
     "jwt",
     "key-auth",
     "request-termination",
+    "request-validator",
 ];
 
 /// Plugins whose Kong schema refuses a consumer scope (`consumer = typedefs.no_consumer`,
@@ -168,7 +170,7 @@ impl Cx {
         }
         let config_node = r.raw("config");
         let config = match &name {
-            Some(n) => plugin_config(n, config_node, d),
+            Some(n) => plugin_config(n, config_node, &self.source, d),
             None => None,
         };
         let origin = r.span;
@@ -194,6 +196,7 @@ impl Cx {
 fn plugin_config(
     name: &Sp<String>,
     config: Option<&Node>,
+    source: &str,
     d: &mut Diagnostics,
 ) -> Option<PluginConfig> {
     let empty = Node {
@@ -210,6 +213,7 @@ fn plugin_config(
         "cors" => cors::lower(node, d),
         "key-auth" => key_auth::lower(node, d),
         "basic-auth" => basic_auth::lower(node, d),
+        "request-validator" => request_validator::lower(node, source, d),
         other if KONG_PLUGINS.contains(&other) => {
             d.push(
                 Diagnostic::error(
