@@ -9,7 +9,9 @@ mod cors;
 mod ip_restriction;
 mod jwt;
 mod key_auth;
+mod request_size_limiting;
 mod request_termination;
+mod token_bucket;
 
 use super::service::protocols;
 use super::{Cx, Parent, PluginDraft, PluginParent};
@@ -47,7 +49,6 @@ pub(crate) const KONG_PLUGINS: &[&str] = &[
     "proxy-cache",
     "rate-limiting",
     "redirect",
-    "request-size-limiting",
     "request-transformer",
     "response-ratelimiting",
     "response-transformer",
@@ -69,6 +70,8 @@ pub(crate) const KILN_PLUGINS: &[&str] = &[
     "ip-restriction",
     "jwt",
     "key-auth",
+    "kiln-token-bucket",
+    "request-size-limiting",
     "request-termination",
 ];
 
@@ -210,6 +213,8 @@ fn plugin_config(
         "cors" => cors::lower(node, d),
         "key-auth" => key_auth::lower(node, d),
         "basic-auth" => basic_auth::lower(node, d),
+        "request-size-limiting" => request_size_limiting::lower(node, d),
+        "kiln-token-bucket" => token_bucket::lower(node, d),
         other if KONG_PLUGINS.contains(&other) => {
             d.push(
                 Diagnostic::error(
