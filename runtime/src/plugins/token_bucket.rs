@@ -347,7 +347,8 @@ struct Store {
 
 impl Store {
     fn new(max_keys: usize) -> Store {
-        let n = SHARDS.min(max_keys).max(1);
+        // Shards of at least 256 keys, so eviction picks among enough buckets.
+        let n = (max_keys / 256).clamp(1, SHARDS);
         Store {
             shards: (0..n).map(|_| Mutex::new(Shard::default())).collect(),
             cap: (max_keys / n).max(1),

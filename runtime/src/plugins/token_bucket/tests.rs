@@ -256,8 +256,10 @@ fn memory_is_bounded_by_max_keys() {
 
 #[test]
 fn full_buckets_go_first() {
-    let store = Store::new(64);
-    assert_eq!(store.shards.len(), 64);
+    assert_eq!(Store::new(64).shards.len(), 1);
+    assert_eq!(Store::new(64).cap, 64);
+    assert_eq!(Store::new(100_000).shards.len(), 64);
+    assert_eq!(Store::new(100_000).cap, 1562);
     let mut shard = Shard::default();
     for k in 0..16u64 {
         shard.insert(k, 100 + k);
