@@ -246,6 +246,8 @@ pub enum PluginConfig {
     KeyAuth(KeyAuth),
     BasicAuth(BasicAuth),
     RequestValidator(RequestValidator),
+    RequestSizeLimiting(RequestSizeLimiting),
+    TokenBucket(TokenBucket),
 }
 
 impl PluginConfig {
@@ -261,6 +263,8 @@ impl PluginConfig {
             PluginConfig::KeyAuth(_) => "key-auth",
             PluginConfig::BasicAuth(_) => "basic-auth",
             PluginConfig::RequestValidator(_) => "request-validator",
+            PluginConfig::RequestSizeLimiting(_) => "request-size-limiting",
+            PluginConfig::TokenBucket(_) => "kiln-token-bucket",
         }
     }
 
@@ -272,6 +276,7 @@ impl PluginConfig {
             PluginConfig::Acl(_) | PluginConfig::IpRestriction(_) | PluginConfig::Cors(_) => false,
             PluginConfig::KeyAuth(_) | PluginConfig::BasicAuth(_) => true,
             PluginConfig::RequestValidator(_) => false,
+            PluginConfig::RequestSizeLimiting(_) | PluginConfig::TokenBucket(_) => false,
         }
     }
 
@@ -280,6 +285,7 @@ impl PluginConfig {
     pub fn runtime_features(&self) -> &'static [&'static str] {
         match self {
             PluginConfig::RequestValidator(_) => &["jsonschema"],
+            PluginConfig::TokenBucket(_) => &["governor"],
             _ => &[],
         }
     }
@@ -296,6 +302,9 @@ impl PluginConfig {
             PluginConfig::KeyAuth(_) => 1250,
             PluginConfig::BasicAuth(_) => 1100,
             PluginConfig::RequestValidator(_) => 999,
+            PluginConfig::RequestSizeLimiting(_) => 951,
+            // Kiln's own: right after Kong's rate-limiting (910), docs/plugins/kiln-token-bucket.md.
+            PluginConfig::TokenBucket(_) => 909,
         }
     }
 }
@@ -424,6 +433,49 @@ pub struct BasicAuth {
     pub realm: String,
 }
 
+/// kong-compat.md §4.8.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestSizeLimiting {
+    /// In `size_unit`s (default 128); the product fits in 64 bits.
+    pub allowed_payload_size: u64,
+    pub size_unit: RequestSizeUnit,
+    pub require_content_length: bool,
+}
+
+/// request-size-limiting's `size_unit` (default megabytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestSizeUnit {
+    Megabytes,
+    Kilobytes,
+    Bytes,
+}
+
+/// Kiln's `kiln-token-bucket` (docs/plugins/kiln-token-bucket.md), defaults applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenBucket {
+    pub average: u32,
+    /// Seconds.
+    pub period: u32,
+    /// Default `average`.
+    pub burst: u32,
+    pub limit_by: TokenBucketLimitBy,
+    pub max_keys: u32,
+    pub error_code: u16,
+    pub error_message: String,
+    pub hide_client_headers: bool,
+}
+
+/// `limit_by` of kiln-token-bucket, with the field the choice needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenBucketLimitBy {
+    Consumer,
+    Credential,
+    Ip,
+    Service,
+    Header(String),
+    Path(String),
+}
+
 /// A `{vault://env/...}` reference (kong-compat.md §6), resolved by the gateway at start-up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VaultRef {
@@ -464,6 +516,7 @@ impl PluginConfig {
             PluginConfig::KeyAuth(c) => c.anonymous.iter_mut().collect(),
             PluginConfig::BasicAuth(c) => c.anonymous.iter_mut().collect(),
             PluginConfig::RequestValidator(_) => Vec::new(),
+            PluginConfig::RequestSizeLimiting(_) | PluginConfig::TokenBucket(_) => Vec::new(),
         }
     }
 }

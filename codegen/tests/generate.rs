@@ -133,3 +133,13 @@ fn explain_shows_match_and_upstream_request() {
         }
     }
 }
+
+/// kiln-token-bucket needs kiln-runtime's `governor` feature; configs without it need none.
+#[test]
+fn token_bucket_turns_on_the_governor_feature() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ok");
+    let traffic = write::generate(&load(&dir.join("traffic.yml"))).expect("compiles");
+    assert_eq!(traffic.runtime_features(), vec!["governor"]);
+    let basic = write::generate(&load(&dir.join("basic.yml"))).expect("compiles");
+    assert!(basic.runtime_features().is_empty());
+}

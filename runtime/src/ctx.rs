@@ -64,6 +64,13 @@ pub struct Ctx {
     /// (`preflight_continue`): its `header_filter` then adds nothing (Kong's
     /// `skip_response_headers`).
     pub cors_preflight: bool,
+    /// Set by request-size-limiting when it streams a body of unknown length through its
+    /// counting body: the proxy answers 413/417 instead of 502 when that body overflowed.
+    pub request_body_limit:
+        Option<std::sync::Arc<crate::plugins::request_size_limiting::BodyLimit>>,
+    /// Set by kiln-token-bucket in `access` for its `header_filter`: `RateLimit-Limit`,
+    /// `RateLimit-Remaining`, `RateLimit-Reset` (seconds).
+    pub token_bucket_headers: Option<(u32, u32, u64)>,
 }
 
 impl Ctx {
@@ -89,6 +96,8 @@ impl Ctx {
             proxy_latency_ms: None,
             request_origin: None,
             cors_preflight: false,
+            request_body_limit: None,
+            token_bucket_headers: None,
         }
     }
 }

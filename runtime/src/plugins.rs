@@ -12,9 +12,12 @@ pub mod cors;
 pub mod ip_restriction;
 pub mod jwt;
 pub mod key_auth;
+pub mod request_size_limiting;
 pub mod request_termination;
 #[cfg(feature = "jsonschema")]
 pub mod request_validator;
+#[cfg(feature = "governor")]
+pub mod token_bucket;
 
 pub use acl::Acl;
 pub use correlation_id::CorrelationId;

@@ -413,6 +413,12 @@ pub async fn proxy(up: &Upstream, cx: &mut Ctx, req: Request) -> Response {
     }
     let fail = |cx: &mut Ctx, status: u16| {
         cx.kong_generated = true;
+        // A request body that request-size-limiting cut off is the client's fault: 413/417.
+        if let Some(resp) =
+            crate::plugins::request_size_limiting::overflow_response(cx, &error_headers)
+        {
+            return resp;
+        }
         response::upstream_error(status, &cx.request_id, &error_headers)
     };
 

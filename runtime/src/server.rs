@@ -595,6 +595,8 @@ async fn handle<G: Gateway>(
         proxy_latency_ms: None,
         request_origin: parts.headers.get(header::ORIGIN).cloned(),
         cors_preflight: false,
+        request_body_limit: None,
+        token_bucket_headers: None,
     };
 
     let body: Body = body.map_err(|e| -> BoxError { Box::new(e) }).boxed();

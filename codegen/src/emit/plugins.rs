@@ -30,6 +30,10 @@ pub fn plugin_type(c: &PluginConfig) -> TokenStream {
         PluginConfig::RequestValidator(_) => {
             quote!(rt::plugins::request_validator::RequestValidator)
         }
+        PluginConfig::RequestSizeLimiting(_) => {
+            quote!(rt::plugins::request_size_limiting::RequestSizeLimiting)
+        }
+        PluginConfig::TokenBucket(_) => quote!(rt::plugins::token_bucket::TokenBucket),
     }
 }
 
@@ -189,6 +193,55 @@ pub fn plugin_ctor(config: &ir::Config, c: &PluginConfig, source: &SourceInfo) -
         PluginConfig::KeyAuth(c) => key_auth(config, c, source),
         PluginConfig::BasicAuth(c) => basic_auth(config, c, source),
         PluginConfig::RequestValidator(c) => request_validator(c),
+        PluginConfig::RequestSizeLimiting(c) => {
+            let size = crate::emit::num(c.allowed_payload_size);
+            let unit = match c.size_unit {
+                ir::RequestSizeUnit::Megabytes => quote!(Megabytes),
+                ir::RequestSizeUnit::Kilobytes => quote!(Kilobytes),
+                ir::RequestSizeUnit::Bytes => quote!(Bytes),
+            };
+            let require = c.require_content_length;
+            quote! {
+                rt::plugins::request_size_limiting::RequestSizeLimiting::new(
+                    rt::plugins::request_size_limiting::Config {
+                        allowed_payload_size: #size,
+                        size_unit: rt::plugins::request_size_limiting::SizeUnit::#unit,
+                        require_content_length: #require,
+                    },
+                )?
+            }
+        }
+        PluginConfig::TokenBucket(c) => token_bucket(c),
+    }
+}
+
+fn token_bucket(c: &ir::TokenBucket) -> TokenStream {
+    let limit_by = match &c.limit_by {
+        ir::TokenBucketLimitBy::Consumer => quote!(Consumer),
+        ir::TokenBucketLimitBy::Credential => quote!(Credential),
+        ir::TokenBucketLimitBy::Ip => quote!(Ip),
+        ir::TokenBucketLimitBy::Service => quote!(Service),
+        ir::TokenBucketLimitBy::Header(h) => quote!(Header(#h)),
+        ir::TokenBucketLimitBy::Path(p) => quote!(Path(#p)),
+    };
+    let average = crate::emit::num(c.average);
+    let period = crate::emit::num(c.period);
+    let burst = crate::emit::num(c.burst);
+    let max_keys = crate::emit::num(c.max_keys);
+    let error_code = crate::emit::num(c.error_code);
+    let error_message = &c.error_message;
+    let hide = c.hide_client_headers;
+    quote! {
+        rt::plugins::token_bucket::TokenBucket::new(rt::plugins::token_bucket::Config {
+            average: #average,
+            period_secs: #period,
+            burst: #burst,
+            limit_by: rt::plugins::token_bucket::LimitBy::#limit_by,
+            max_keys: #max_keys,
+            error_code: #error_code,
+            error_message: #error_message,
+            hide_client_headers: #hide,
+        })?
     }
 }
 

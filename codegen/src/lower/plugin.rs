@@ -9,8 +9,10 @@ mod cors;
 mod ip_restriction;
 mod jwt;
 mod key_auth;
+mod request_size_limiting;
 mod request_termination;
 mod request_validator;
+mod token_bucket;
 
 use super::service::protocols;
 use super::{Cx, Parent, PluginDraft, PluginParent};
@@ -48,7 +50,6 @@ pub(crate) const KONG_PLUGINS: &[&str] = &[
     "proxy-cache",
     "rate-limiting",
     "redirect",
-    "request-size-limiting",
     "request-transformer",
     "response-ratelimiting",
     "response-transformer",
@@ -70,6 +71,8 @@ pub(crate) const KILN_PLUGINS: &[&str] = &[
     "ip-restriction",
     "jwt",
     "key-auth",
+    "kiln-token-bucket",
+    "request-size-limiting",
     "request-termination",
     "request-validator",
 ];
@@ -214,6 +217,8 @@ fn plugin_config(
         "key-auth" => key_auth::lower(node, d),
         "basic-auth" => basic_auth::lower(node, d),
         "request-validator" => request_validator::lower(node, source, d),
+        "request-size-limiting" => request_size_limiting::lower(node, d),
+        "kiln-token-bucket" => token_bucket::lower(node, d),
         other if KONG_PLUGINS.contains(&other) => {
             d.push(
                 Diagnostic::error(
