@@ -64,6 +64,9 @@ pub struct Ctx {
     /// (`preflight_continue`): its `header_filter` then adds nothing (Kong's
     /// `skip_response_headers`).
     pub cors_preflight: bool,
+    /// proxy-cache's decision in `access`, read by its `header_filter`.
+    #[cfg(feature = "proxy-cache")]
+    pub proxy_cache: Option<crate::plugins::proxy_cache::RequestState>,
 }
 
 impl Ctx {
@@ -89,6 +92,8 @@ impl Ctx {
             proxy_latency_ms: None,
             request_origin: None,
             cors_preflight: false,
+            #[cfg(feature = "proxy-cache")]
+            proxy_cache: None,
         }
     }
 }
