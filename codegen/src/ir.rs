@@ -245,6 +245,7 @@ pub enum PluginConfig {
     Cors(Cors),
     KeyAuth(KeyAuth),
     BasicAuth(BasicAuth),
+    ProxyCache(ProxyCache),
 }
 
 impl PluginConfig {
@@ -259,6 +260,7 @@ impl PluginConfig {
             PluginConfig::Cors(_) => "cors",
             PluginConfig::KeyAuth(_) => "key-auth",
             PluginConfig::BasicAuth(_) => "basic-auth",
+            PluginConfig::ProxyCache(_) => "proxy-cache",
         }
     }
 
@@ -269,13 +271,17 @@ impl PluginConfig {
             PluginConfig::Jwt(_) => true,
             PluginConfig::Acl(_) | PluginConfig::IpRestriction(_) | PluginConfig::Cors(_) => false,
             PluginConfig::KeyAuth(_) | PluginConfig::BasicAuth(_) => true,
+            PluginConfig::ProxyCache(_) => false,
         }
     }
 
     /// Optional kiln-runtime cargo features this instance needs (e.g. `redis`); the
     /// generated crate turns on only these.
     pub fn runtime_features(&self) -> &'static [&'static str] {
-        &[]
+        match self {
+            PluginConfig::ProxyCache(_) => &["proxy-cache"],
+            _ => &[],
+        }
     }
 
     /// Kong's priority (kong-compat.md §3.1).
@@ -289,6 +295,7 @@ impl PluginConfig {
             PluginConfig::Cors(_) => 2000,
             PluginConfig::KeyAuth(_) => 1250,
             PluginConfig::BasicAuth(_) => 1100,
+            PluginConfig::ProxyCache(_) => 100,
         }
     }
 }
@@ -403,6 +410,29 @@ pub struct BasicAuth {
     pub realm: String,
 }
 
+/// kong-compat.md §4.13, Kong's defaults applied; `memory` strategy only.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProxyCache {
+    pub response_code: Vec<u16>,
+    pub request_method: Vec<String>,
+    /// Checked media types, as written.
+    pub content_type: Vec<String>,
+    pub cache_ttl: u64,
+    pub storage_ttl: Option<u64>,
+    pub cache_control: bool,
+    pub ignore_uri_case: bool,
+    /// Empty: every query argument.
+    pub vary_query_params: Vec<String>,
+    pub vary_headers: Vec<String>,
+    /// `response_headers`: (`age`, `X-Cache-Status`, `X-Cache-Key`).
+    pub response_headers: (bool, bool, bool),
+    pub dictionary_name: String,
+    /// Kiln: `memory.max_bytes` (default 128 MiB).
+    pub max_bytes: u64,
+    /// Kiln: `memory.max_entry_bytes` (default 1 MiB).
+    pub max_entry_bytes: u64,
+}
+
 /// A `{vault://env/...}` reference (kong-compat.md §6), resolved by the gateway at start-up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VaultRef {
@@ -442,6 +472,7 @@ impl PluginConfig {
             }
             PluginConfig::KeyAuth(c) => c.anonymous.iter_mut().collect(),
             PluginConfig::BasicAuth(c) => c.anonymous.iter_mut().collect(),
+            PluginConfig::ProxyCache(_) => Vec::new(),
         }
     }
 }

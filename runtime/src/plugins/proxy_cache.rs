@@ -140,6 +140,8 @@ pub struct RequestState {
     status: CacheStatus,
     key: Option<String>,
     debug: bool,
+    /// A HEAD request: its response has no body to wait for (and hyper never reads one).
+    head: bool,
     /// The fetch this request leads (waiters are woken when it is dropped).
     flight: Option<FlightGuard>,
 }
@@ -446,6 +448,7 @@ impl ProxyCache {
             status: CacheStatus::Bypass,
             key: None,
             debug,
+            head: req.method() == http::Method::HEAD,
             flight: None,
         };
         if !self.cacheable_request(req, &cc) {
@@ -459,6 +462,7 @@ impl ProxyCache {
                 status: CacheStatus::Hit,
                 key: None,
                 debug,
+                head: false,
                 flight: None,
             });
             ControlFlow::Break(this.hit_response(entry, &key, debug))
@@ -571,7 +575,12 @@ impl Plugin for ProxyCache {
                 flight: state.flight,
             };
             let body = std::mem::replace(resp.body_mut(), response::empty());
-            *resp.body_mut() = Tee::new(body, pending).boxed();
+            let mut tee = Tee::new(body, pending);
+            if state.head || tee.is_end_stream() {
+                // Nothing will be read: store the (empty) body now.
+                tee.store_now();
+            }
+            *resp.body_mut() = tee.boxed();
         }
         if self.show(debug, |r| r.x_cache_key) {
             if let Ok(v) = HeaderValue::from_str(&key) {

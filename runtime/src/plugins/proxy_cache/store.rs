@@ -272,6 +272,11 @@ impl Tee {
         }
     }
 
+    /// Stores what was read so far (nothing, for a body that will not be read).
+    pub fn store_now(&mut self) {
+        self.finish();
+    }
+
     fn finish(&mut self) {
         if let Some(p) = self.pending.take() {
             let now = p.store.now_ms();
