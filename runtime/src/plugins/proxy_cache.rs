@@ -250,7 +250,7 @@ pub fn resource_ttl(cc: &Directives, headers: &HeaderMap, now_secs: u64) -> u64 
         .number("s-maxage")
         .or_else(|| cc.number("max-age"))
         .or_else(|| {
-            let expires = headers.get_all(header::EXPIRES).iter().last()?;
+            let expires = headers.get_all(header::EXPIRES).iter().next_back()?;
             let t = httpdate::parse_http_date(expires.to_str().ok()?).ok()?;
             let secs = t.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
             Some(secs as f64 - now_secs as f64)
