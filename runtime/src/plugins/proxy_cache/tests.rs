@@ -373,3 +373,26 @@ fn dictionaries_are_shared_by_name() {
     assert!(Arc::ptr_eq(a.store(), b.store()));
     assert!(!Arc::ptr_eq(a.store(), c.store()));
 }
+
+#[test]
+fn consumer_prefixes_the_key_and_separates_entries() {
+    static CONSUMERS: [crate::consumer::ConsumerSpec; 1] = [crate::consumer::ConsumerSpec {
+        id: "5b1c3f0e-0000-4000-8000-000000000001",
+        username: Some("alice"),
+        custom_id: None,
+        groups: &[],
+    }];
+    let p = plugin("unit-consumer", |c| c.consumers = &CONSUMERS);
+    let mut cx = ctx();
+    cx.request_uri = "/c".parse().expect("uri");
+    cx.auth.consumer = Some(0);
+    let s = p.key_string(&cx, &request("GET", "/c", &[]));
+    assert_eq!(
+        String::from_utf8(s).expect("utf-8"),
+        format!("{}:{}|GET|GET /c HTTP/1.1||", CONSUMERS[0].id, ROUTE.id)
+    );
+    // HTTP/2 request lines say HTTP/2.0, as nginx's $request does.
+    cx.http_version = http::Version::HTTP_2;
+    let s = p.key_string(&cx, &request("GET", "/c", &[]));
+    assert!(s.ends_with(b"GET /c HTTP/2.0||"));
+}
