@@ -158,8 +158,10 @@ impl Store {
     /// The fresh entry for `key`; an entry past its storage TTL is removed and not returned.
     pub fn get(&self, key: &str) -> Option<Entry> {
         let e = self.cache.get(key)?;
-        if self.now_ms() >= e.expires_ms {
-            self.cache.remove(key);
+        let now = self.now_ms();
+        if now >= e.expires_ms {
+            // Only if still expired: a fresh entry stored meanwhile stays.
+            self.cache.remove_if(key, |e| now >= e.expires_ms);
             return None;
         }
         Some(e)
