@@ -333,7 +333,15 @@ impl ProxyCache {
             .and_then(|i| self.config.consumers.get(i as usize))
             .map(|c| c.id);
         let prefix = key::prefix(consumer, Some(cx.route.id));
-        let target = cx.request_uri.to_string();
+        // nginx's `$request`: the target as sent; HTTP/2 has no request line, nginx writes
+        // the `:path` there (hyper's URI of an HTTP/2 request also has scheme and authority).
+        let target = match cx.http_version {
+            http::Version::HTTP_2 | http::Version::HTTP_3 => cx
+                .request_uri
+                .path_and_query()
+                .map_or_else(|| "/".to_owned(), |pq| pq.as_str().to_owned()),
+            _ => cx.request_uri.to_string(),
+        };
         let uri = key::request_line(
             req.method(),
             &target,

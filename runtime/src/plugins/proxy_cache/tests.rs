@@ -393,6 +393,11 @@ fn consumer_prefixes_the_key_and_separates_entries() {
     );
     // HTTP/2 request lines say HTTP/2.0, as nginx's $request does.
     cx.http_version = http::Version::HTTP_2;
+    cx.request_uri = "http://api.test/c".parse().expect("uri");
     let s = p.key_string(&cx, &request("GET", "/c", &[]));
-    assert!(s.ends_with(b"GET /c HTTP/2.0||"));
+    assert!(
+        s.ends_with(b"|GET /c HTTP/2.0||"),
+        "{}",
+        String::from_utf8_lossy(&s)
+    );
 }
