@@ -248,6 +248,7 @@ pub enum PluginConfig {
     RequestValidator(RequestValidator),
     RequestSizeLimiting(RequestSizeLimiting),
     TokenBucket(TokenBucket),
+    ProxyCache(ProxyCache),
 }
 
 impl PluginConfig {
@@ -265,6 +266,7 @@ impl PluginConfig {
             PluginConfig::RequestValidator(_) => "request-validator",
             PluginConfig::RequestSizeLimiting(_) => "request-size-limiting",
             PluginConfig::TokenBucket(_) => "kiln-token-bucket",
+            PluginConfig::ProxyCache(_) => "proxy-cache",
         }
     }
 
@@ -277,6 +279,7 @@ impl PluginConfig {
             PluginConfig::KeyAuth(_) | PluginConfig::BasicAuth(_) => true,
             PluginConfig::RequestValidator(_) => false,
             PluginConfig::RequestSizeLimiting(_) | PluginConfig::TokenBucket(_) => false,
+            PluginConfig::ProxyCache(_) => false,
         }
     }
 
@@ -286,6 +289,7 @@ impl PluginConfig {
         match self {
             PluginConfig::RequestValidator(_) => &["jsonschema"],
             PluginConfig::TokenBucket(_) => &["governor"],
+            PluginConfig::ProxyCache(_) => &["proxy-cache"],
             _ => &[],
         }
     }
@@ -305,6 +309,7 @@ impl PluginConfig {
             PluginConfig::RequestSizeLimiting(_) => 951,
             // Kiln's own: right after Kong's rate-limiting (910), docs/plugins/kiln-token-bucket.md.
             PluginConfig::TokenBucket(_) => 909,
+            PluginConfig::ProxyCache(_) => 100,
         }
     }
 }
@@ -476,6 +481,29 @@ pub enum TokenBucketLimitBy {
     Path(String),
 }
 
+/// kong-compat.md §4.13, Kong's defaults applied; `memory` strategy only.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProxyCache {
+    pub response_code: Vec<u16>,
+    pub request_method: Vec<String>,
+    /// Checked media types, as written.
+    pub content_type: Vec<String>,
+    pub cache_ttl: u64,
+    pub storage_ttl: Option<u64>,
+    pub cache_control: bool,
+    pub ignore_uri_case: bool,
+    /// Empty: every query argument.
+    pub vary_query_params: Vec<String>,
+    pub vary_headers: Vec<String>,
+    /// `response_headers`: (`age`, `X-Cache-Status`, `X-Cache-Key`).
+    pub response_headers: (bool, bool, bool),
+    pub dictionary_name: String,
+    /// Kiln: `memory.max_bytes` (default 128 MiB).
+    pub max_bytes: u64,
+    /// Kiln: `memory.max_entry_bytes` (default 1 MiB).
+    pub max_entry_bytes: u64,
+}
+
 /// A `{vault://env/...}` reference (kong-compat.md §6), resolved by the gateway at start-up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VaultRef {
@@ -517,6 +545,7 @@ impl PluginConfig {
             PluginConfig::BasicAuth(c) => c.anonymous.iter_mut().collect(),
             PluginConfig::RequestValidator(_) => Vec::new(),
             PluginConfig::RequestSizeLimiting(_) | PluginConfig::TokenBucket(_) => Vec::new(),
+            PluginConfig::ProxyCache(_) => Vec::new(),
         }
     }
 }

@@ -71,6 +71,9 @@ pub struct Ctx {
     /// Set by kiln-token-bucket in `access` for its `header_filter`: `RateLimit-Limit`,
     /// `RateLimit-Remaining`, `RateLimit-Reset` (seconds).
     pub token_bucket_headers: Option<(u32, u32, u64)>,
+    /// proxy-cache's decision in `access`, read by its `header_filter`.
+    #[cfg(feature = "proxy-cache")]
+    pub proxy_cache: Option<crate::plugins::proxy_cache::RequestState>,
 }
 
 impl Ctx {
@@ -98,6 +101,8 @@ impl Ctx {
             cors_preflight: false,
             request_body_limit: None,
             token_bucket_headers: None,
+            #[cfg(feature = "proxy-cache")]
+            proxy_cache: None,
         }
     }
 }

@@ -12,6 +12,8 @@ pub mod cors;
 pub mod ip_restriction;
 pub mod jwt;
 pub mod key_auth;
+#[cfg(feature = "proxy-cache")]
+pub mod proxy_cache;
 pub mod request_size_limiting;
 pub mod request_termination;
 #[cfg(feature = "jsonschema")]

@@ -597,6 +597,8 @@ async fn handle<G: Gateway>(
         cors_preflight: false,
         request_body_limit: None,
         token_bucket_headers: None,
+        #[cfg(feature = "proxy-cache")]
+        proxy_cache: None,
     };
 
     let body: Body = body.map_err(|e| -> BoxError { Box::new(e) }).boxed();

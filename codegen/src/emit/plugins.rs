@@ -34,6 +34,7 @@ pub fn plugin_type(c: &PluginConfig) -> TokenStream {
             quote!(rt::plugins::request_size_limiting::RequestSizeLimiting)
         }
         PluginConfig::TokenBucket(_) => quote!(rt::plugins::token_bucket::TokenBucket),
+        PluginConfig::ProxyCache(_) => quote!(rt::plugins::proxy_cache::ProxyCache),
     }
 }
 
@@ -192,6 +193,7 @@ pub fn plugin_ctor(config: &ir::Config, c: &PluginConfig, source: &SourceInfo) -
         }
         PluginConfig::KeyAuth(c) => key_auth(config, c, source),
         PluginConfig::BasicAuth(c) => basic_auth(config, c, source),
+        PluginConfig::ProxyCache(c) => proxy_cache(c),
         PluginConfig::RequestValidator(c) => request_validator(c),
         PluginConfig::RequestSizeLimiting(c) => {
             let size = crate::emit::num(c.allowed_payload_size);
@@ -355,6 +357,51 @@ fn basic_auth(config: &ir::Config, c: &ir::BasicAuth, source: &SourceInfo) -> To
             consumers: &CONSUMERS,
             credentials: &[#(#creds),*],
             salt: #salt,
+        })?
+    }
+}
+
+/// The cache's config; consumers and services come from the gateway's tables.
+fn proxy_cache(c: &ir::ProxyCache) -> TokenStream {
+    let codes = crate::emit::nums(&c.response_code);
+    let methods = str_slice(&c.request_method);
+    let types = str_slice(&c.content_type);
+    let cache_ttl = crate::emit::num(c.cache_ttl);
+    let storage_ttl = match c.storage_ttl {
+        Some(s) => {
+            let s = crate::emit::num(s);
+            quote!(rt::Some(#s))
+        }
+        None => quote!(rt::None),
+    };
+    let (cache_control, ignore_uri_case) = (c.cache_control, c.ignore_uri_case);
+    let vary_query = str_slice(&c.vary_query_params);
+    let vary_headers = str_slice(&c.vary_headers);
+    let (age, status, key) = c.response_headers;
+    let dict = &c.dictionary_name;
+    let max_bytes = crate::emit::num(c.max_bytes);
+    let max_entry = crate::emit::num(c.max_entry_bytes);
+    quote! {
+        rt::plugins::proxy_cache::ProxyCache::new(rt::plugins::proxy_cache::Config {
+            response_code: &[#(#codes),*],
+            request_method: #methods,
+            content_type: #types,
+            cache_ttl: #cache_ttl,
+            storage_ttl: #storage_ttl,
+            cache_control: #cache_control,
+            ignore_uri_case: #ignore_uri_case,
+            vary_query_params: #vary_query,
+            vary_headers: #vary_headers,
+            response_headers: rt::plugins::proxy_cache::ResponseHeaders {
+                age: #age,
+                x_cache_status: #status,
+                x_cache_key: #key,
+            },
+            dictionary_name: #dict,
+            max_bytes: #max_bytes,
+            max_entry_bytes: #max_entry,
+            consumers: &CONSUMERS,
+            services: &SERVICES,
         })?
     }
 }

@@ -9,6 +9,7 @@ mod cors;
 mod ip_restriction;
 mod jwt;
 mod key_auth;
+mod proxy_cache;
 mod request_size_limiting;
 mod request_termination;
 mod request_validator;
@@ -47,7 +48,6 @@ pub(crate) const KONG_PLUGINS: &[&str] = &[
     "post-function",
     "pre-function",
     "prometheus",
-    "proxy-cache",
     "rate-limiting",
     "redirect",
     "request-transformer",
@@ -73,6 +73,7 @@ pub(crate) const KILN_PLUGINS: &[&str] = &[
     "key-auth",
     "kiln-token-bucket",
     "request-size-limiting",
+    "proxy-cache",
     "request-termination",
     "request-validator",
 ];
@@ -219,6 +220,7 @@ fn plugin_config(
         "request-validator" => request_validator::lower(node, source, d),
         "request-size-limiting" => request_size_limiting::lower(node, d),
         "kiln-token-bucket" => token_bucket::lower(node, d),
+        "proxy-cache" => proxy_cache::lower(node, d),
         other if KONG_PLUGINS.contains(&other) => {
             d.push(
                 Diagnostic::error(

@@ -410,3 +410,63 @@ consumers:\n- username: alice\n  keyauth_credentials:\n  - key: a1\n  - key: \"{
         Some(ids[0])
     );
 }
+
+#[test]
+fn proxy_cache_defaults_fields_and_errors() {
+    let yml = |config: &str| {
+        format!("_format_version: \"3.0\"\nplugins:\n- name: proxy-cache\n  config:\n{config}")
+    };
+    let (config, codes) = lower(&yml("    strategy: memory\n"));
+    assert!(codes.is_empty(), "{codes:?}");
+    let config = config.expect("lowers");
+    let p = &config.plugins[0].config;
+    assert_eq!(p.runtime_features(), &["proxy-cache"]);
+    assert_eq!(p.priority(), 100);
+    let PluginConfig::ProxyCache(c) = p else {
+        panic!("not proxy-cache: {p:?}");
+    };
+    assert_eq!(c.response_code, [200, 301, 404]);
+    assert_eq!(c.request_method, ["GET", "HEAD"]);
+    assert_eq!(c.content_type, ["text/plain", "application/json"]);
+    assert_eq!((c.cache_ttl, c.storage_ttl), (300, None));
+    assert!(!c.cache_control && !c.ignore_uri_case);
+    assert!(c.vary_query_params.is_empty() && c.vary_headers.is_empty());
+    assert_eq!(c.response_headers, (true, true, true));
+    assert_eq!(c.dictionary_name, "kong_db_cache");
+    assert_eq!((c.max_bytes, c.max_entry_bytes), (128 << 20, 1 << 20));
+
+    let (config, codes) = lower(&yml(
+        "    strategy: memory\n    cache_ttl: 5\n    storage_ttl: 50\n    request_method: [POST]\n    response_headers: {age: false, X-Cache-Key: false}\n    memory: {dictionary_name: d, max_bytes: 10000, max_entry_bytes: 100}\n",
+    ));
+    assert!(codes.is_empty(), "{codes:?}");
+    let config = config.expect("lowers");
+    let PluginConfig::ProxyCache(c) = &config.plugins[0].config else {
+        panic!("not proxy-cache");
+    };
+    assert_eq!((c.cache_ttl, c.storage_ttl), (5, Some(50)));
+    assert_eq!(c.request_method, ["POST"]);
+    assert_eq!(c.response_headers, (false, true, false));
+    assert_eq!(
+        (c.dictionary_name.as_str(), c.max_bytes, c.max_entry_bytes),
+        ("d", 10000, 100)
+    );
+
+    for (config, code) in [
+        ("    cache_ttl: 5\n", "K0102"),
+        ("    strategy: redis\n", "K0670"),
+        (
+            "    strategy: memory\n    request_method: [DELETE]\n",
+            "K0104",
+        ),
+        ("    strategy: memory\n    cache_ttl: 0\n", "K0103"),
+        ("    strategy: memory\n    response_code: [99]\n", "K0103"),
+        ("    strategy: memory\n    memory: {shm: x}\n", "K0101"),
+        (
+            "    strategy: memory\n    response_headers: {Age: true}\n",
+            "K0101",
+        ),
+    ] {
+        let (_, codes) = lower(&yml(config));
+        assert!(codes.contains(&code), "{config}: {codes:?}");
+    }
+}

@@ -33,7 +33,7 @@
 //! # let _ = plugin;
 //! ```
 
-mod args;
+pub(crate) mod args;
 mod body;
 
 use std::{collections::HashMap, ops::ControlFlow};
