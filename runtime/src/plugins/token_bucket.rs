@@ -364,10 +364,16 @@ impl Store {
     /// Makes room in a full shard: drops the eighth (at least one) of its entries with the
     /// earliest arrival times, i.e. the fullest buckets, whose state is closest to a fresh one.
     fn evict(shard: &mut Shard, cap: usize) {
-        let k = (cap / 8).max(1);
-        let mut tats: Vec<u64> = shard.values().copied().collect();
-        let (_, &mut threshold, _) = tats.select_nth_unstable(k - 1);
-        shard.retain(|_, tat| *tat > threshold);
+        let k = (cap / 8).max(1).min(shard.len());
+        if k == 0 {
+            return;
+        }
+        // Exactly k entries, even when many share one arrival time (a burst in one tick).
+        let mut entries: Vec<(u64, u64)> = shard.iter().map(|(key, tat)| (*tat, *key)).collect();
+        entries.select_nth_unstable(k - 1);
+        for (_, key) in &entries[..k] {
+            shard.remove(key);
+        }
     }
 }
 
