@@ -64,6 +64,8 @@ pub struct Ctx {
     /// (`preflight_continue`): its `header_filter` then adds nothing (Kong's
     /// `skip_response_headers`).
     pub cors_preflight: bool,
+    /// Headers rate-limiting's access phase computed, added by its `header_filter`.
+    pub rate_limiting: Option<crate::plugins::rate_limiting::Shown>,
 }
 
 impl Ctx {
@@ -89,6 +91,7 @@ impl Ctx {
             proxy_latency_ms: None,
             request_origin: None,
             cors_preflight: false,
+            rate_limiting: None,
         }
     }
 }

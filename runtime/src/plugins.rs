@@ -12,6 +12,7 @@ pub mod cors;
 pub mod ip_restriction;
 pub mod jwt;
 pub mod key_auth;
+pub mod rate_limiting;
 pub mod request_termination;
 
 pub use acl::Acl;

@@ -595,6 +595,7 @@ async fn handle<G: Gateway>(
         proxy_latency_ms: None,
         request_origin: parts.headers.get(header::ORIGIN).cloned(),
         cors_preflight: false,
+        rate_limiting: None,
     };
 
     let body: Body = body.map_err(|e| -> BoxError { Box::new(e) }).boxed();
