@@ -245,6 +245,7 @@ pub enum PluginConfig {
     Cors(Cors),
     KeyAuth(KeyAuth),
     BasicAuth(BasicAuth),
+    RateLimiting(RateLimiting),
 }
 
 impl PluginConfig {
@@ -259,6 +260,7 @@ impl PluginConfig {
             PluginConfig::Cors(_) => "cors",
             PluginConfig::KeyAuth(_) => "key-auth",
             PluginConfig::BasicAuth(_) => "basic-auth",
+            PluginConfig::RateLimiting(_) => "rate-limiting",
         }
     }
 
@@ -269,13 +271,20 @@ impl PluginConfig {
             PluginConfig::Jwt(_) => true,
             PluginConfig::Acl(_) | PluginConfig::IpRestriction(_) | PluginConfig::Cors(_) => false,
             PluginConfig::KeyAuth(_) | PluginConfig::BasicAuth(_) => true,
+            PluginConfig::RateLimiting(_) => false,
         }
     }
 
     /// Optional kiln-runtime cargo features this instance needs (e.g. `redis`); the
     /// generated crate turns on only these.
     pub fn runtime_features(&self) -> &'static [&'static str] {
-        &[]
+        match self {
+            PluginConfig::RateLimiting(RateLimiting {
+                policy: RateLimitPolicy::Redis(_),
+                ..
+            }) => &["redis"],
+            _ => &[],
+        }
     }
 
     /// Kong's priority (kong-compat.md §3.1).
@@ -289,6 +298,7 @@ impl PluginConfig {
             PluginConfig::Cors(_) => 2000,
             PluginConfig::KeyAuth(_) => 1250,
             PluginConfig::BasicAuth(_) => 1100,
+            PluginConfig::RateLimiting(_) => 910,
         }
     }
 }
@@ -403,6 +413,58 @@ pub struct BasicAuth {
     pub realm: String,
 }
 
+/// A rate-limiting period (kong-compat.md §4.7), shortest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RateLimitPeriod {
+    Second,
+    Minute,
+    Hour,
+    Day,
+    Month,
+    Year,
+}
+
+/// Kong's `limit_by`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RateLimitBy {
+    Consumer,
+    Credential,
+    Ip,
+    Service,
+    Header(String),
+    Path(String),
+}
+
+/// `policy: redis` connection settings (nested `redis.*` or the deprecated `redis_*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisSettings {
+    pub host: String,
+    pub port: u16,
+    pub username: Option<SecretValue>,
+    pub password: Option<SecretValue>,
+    pub database: i64,
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RateLimitPolicy {
+    Local,
+    Redis(RedisSettings),
+}
+
+/// kong-compat.md §4.7, Kong's defaults applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimiting {
+    /// Shortest period first, each at most once, non-decreasing limits (checked).
+    pub limits: Vec<(RateLimitPeriod, u64)>,
+    pub limit_by: RateLimitBy,
+    pub policy: RateLimitPolicy,
+    pub fault_tolerant: bool,
+    pub hide_client_headers: bool,
+    pub error_code: u16,
+    pub error_message: String,
+}
+
 /// A `{vault://env/...}` reference (kong-compat.md §6), resolved by the gateway at start-up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VaultRef {
@@ -442,6 +504,7 @@ impl PluginConfig {
             }
             PluginConfig::KeyAuth(c) => c.anonymous.iter_mut().collect(),
             PluginConfig::BasicAuth(c) => c.anonymous.iter_mut().collect(),
+            PluginConfig::RateLimiting(_) => Vec::new(),
         }
     }
 }

@@ -133,7 +133,7 @@ pub fn emit_gateway_type(config: &ir::Config, plan: &Plan, source: &SourceInfo) 
     });
     let inits = used.iter().map(|&p| {
         let f = field(p);
-        let ctor = plugins::plugin_ctor(config, &config.plugins[p.index()].config, source);
+        let ctor = plugins::plugin_ctor(config, &config.plugins[p.index()], source);
         quote!(#f: #ctor)
     });
     let nservices = num(config.services.len() as u64);

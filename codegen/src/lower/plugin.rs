@@ -9,6 +9,7 @@ mod cors;
 mod ip_restriction;
 mod jwt;
 mod key_auth;
+mod rate_limiting;
 mod request_termination;
 
 use super::service::protocols;
@@ -45,7 +46,6 @@ pub(crate) const KONG_PLUGINS: &[&str] = &[
     "pre-function",
     "prometheus",
     "proxy-cache",
-    "rate-limiting",
     "redirect",
     "request-size-limiting",
     "request-transformer",
@@ -69,6 +69,7 @@ pub(crate) const KILN_PLUGINS: &[&str] = &[
     "ip-restriction",
     "jwt",
     "key-auth",
+    "rate-limiting",
     "request-termination",
 ];
 
@@ -210,6 +211,7 @@ fn plugin_config(
         "cors" => cors::lower(node, d),
         "key-auth" => key_auth::lower(node, d),
         "basic-auth" => basic_auth::lower(node, d),
+        "rate-limiting" => rate_limiting::lower(node, d),
         other if KONG_PLUGINS.contains(&other) => {
             d.push(
                 Diagnostic::error(
