@@ -199,7 +199,9 @@ pub fn emit_gateway_type(config: &ir::Config, plan: &Plan, source: &SourceInfo) 
                 .filter(|(_, s)| !s.by_consumer.is_empty())
                 .map(|(i, _)| {
                     let sel = format_ident!("sel_{}", i);
-                    quote!(let mut #sel: rt::Option<u32> = rt::None;)
+                    // When the step is the chain's first, access always sets it before
+                    // any `break`, and rustc sees the initial `None` as never read.
+                    quote!(#[allow(unused_assignments)] let mut #sel: rt::Option<u32> = rt::None;)
                 });
             let access = chain
                 .steps
