@@ -97,7 +97,11 @@ async fn several_periods_and_blocked_requests_are_not_counted() {
         ("year", "10", "9"),
     ] {
         assert_eq!(h(&r, &format!("x-ratelimit-limit-{p}")), Some(limit), "{p}");
-        assert_eq!(h(&r, &format!("x-ratelimit-remaining-{p}")), Some(rem), "{p}");
+        assert_eq!(
+            h(&r, &format!("x-ratelimit-remaining-{p}")),
+            Some(rem),
+            "{p}"
+        );
     }
     // Smallest remaining: the second (1).
     assert_eq!(h(&r, "ratelimit-limit"), Some("2"));
@@ -208,7 +212,9 @@ async fn consumer_scoped_instances_override_the_service_one() {
     assert_eq!(r.status, 200);
     assert_eq!(h(&r, "x-ratelimit-limit-minute"), Some("1"));
     assert_eq!(
-        get(gw.addr, "x", "/by-credential", &key("plain-key")).await.status,
+        get(gw.addr, "x", "/by-credential", &key("plain-key"))
+            .await
+            .status,
         429
     );
     // The minute rolls over: everyone starts again.
@@ -237,7 +243,11 @@ impl RedisServer {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("kiln-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
-        let mut s = RedisServer { child: None, port, dir };
+        let mut s = RedisServer {
+            child: None,
+            port,
+            dir,
+        };
         s.spawn();
         s
     }
@@ -318,7 +328,9 @@ async fn three_gateways_sharing_one_redis_admit_exactly_the_limit() {
     let mut tasks = Vec::new();
     for i in 0..30 {
         let addr = gws[i % 3].addr;
-        tasks.push(tokio::spawn(async move { get(addr, "x", "/shared", &[]).await.status }));
+        tasks.push(tokio::spawn(async move {
+            get(addr, "x", "/shared", &[]).await.status
+        }));
     }
     let mut ok = 0;
     for t in tasks {
@@ -382,7 +394,12 @@ async fn redis_killed_under_load_then_restarted() {
     }
     let mut statuses = Vec::new();
     for _ in 0..4 {
-        statuses.push(get(gw.addr, "x", "/tolerant", &user("c")).await.status.as_u16());
+        statuses.push(
+            get(gw.addr, "x", "/tolerant", &user("c"))
+                .await
+                .status
+                .as_u16(),
+        );
     }
     assert_eq!(statuses, [200, 200, 429, 429]);
     gw.stop().await;
@@ -406,5 +423,139 @@ async fn redis_down_without_fault_tolerance_is_a_500() {
         assert_eq!(r.json()["message"], "An unexpected error occurred");
         assert!(t.elapsed() < Duration::from_millis(200 + 150));
     }
+    gw.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// The reference article's config (tests/fixtures/seed.yml).
+
+fn now_s() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn token(iss: &str, secret: &str, exp: i64) -> String {
+    use jsonwebtoken::{encode, EncodingKey, Header};
+    let claims = serde_json::json!({ "iss": iss, "exp": exp });
+    let t = encode(
+        &Header::default(),
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .expect("token");
+    format!("Bearer {t}")
+}
+
+/// Sends `n` requests, 16 at a time; returns how many were admitted (200), checking that
+/// every other answer is Kong's 429 and that all show `limit` as the minute limit.
+async fn admitted(
+    addr: SocketAddr,
+    path: &'static str,
+    auth: Option<String>,
+    n: usize,
+    limit: &str,
+) -> usize {
+    let mut ok = 0;
+    let mut left = n;
+    while left > 0 {
+        let batch = left.min(16);
+        left -= batch;
+        let tasks: Vec<_> = (0..batch)
+            .map(|_| {
+                let auth = auth.clone();
+                tokio::spawn(async move {
+                    match &auth {
+                        Some(a) => get(addr, "x", path, &[("authorization", a.as_str())]).await,
+                        None => get(addr, "x", path, &[]).await,
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            let r = within("request", t).await.expect("task");
+            assert_eq!(h(&r, "x-ratelimit-limit-minute"), Some(limit), "{path}");
+            if r.status == 200 {
+                ok += 1;
+            } else {
+                assert_limited(&r, 429, "API rate limit exceeded");
+            }
+        }
+    }
+    ok
+}
+
+#[tokio::test]
+async fn the_reference_config_serves_with_its_limits() {
+    let secrets = [
+        (
+            "MOBILE_APP_JWT_SECRET",
+            "mobile-app",
+            "mobile-secret-for-tests",
+        ),
+        ("WEB_APP_JWT_SECRET", "web-app", "web-secret-for-tests"),
+        (
+            "PARTNER_APP_JWT_SECRET",
+            "partner-app",
+            "partner-secret-for-tests",
+        ),
+    ];
+    for (var, _, secret) in secrets {
+        std::env::set_var(var, secret);
+    }
+    let c = clock_for(20, 0);
+    let gw = start_with::<seed::Gateway>(&c).await;
+    let exp = now_s() + 3600;
+    let mobile = token("mobile-app", secrets[0].2, exp);
+
+    // A valid token reaches the user service as its consumer, with the consumer's limit.
+    let r = get(gw.addr, "x", "/api/v1/users", &[("authorization", &mobile)]).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(
+        r.upstream_header("x-consumer-username").as_deref(),
+        Some("mobile-app")
+    );
+    assert!(
+        r.upstream_header("x-request-id").is_some(),
+        "correlation-id"
+    );
+    assert_eq!(h(&r, "x-ratelimit-limit-minute"), Some("1000"));
+    assert_eq!(h(&r, "x-ratelimit-remaining-minute"), Some("999"));
+    // Forged, expired, missing tokens: 401 before rate-limiting counts anything.
+    let forged = token("mobile-app", "not-the-secret", exp);
+    let r = get(gw.addr, "x", "/api/v1/users", &[("authorization", &forged)]).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json()["message"], "Invalid signature");
+    assert_eq!(h(&r, "x-ratelimit-limit-minute"), None);
+    let expired = token("mobile-app", secrets[0].2, now_s() - 60);
+    let r = get(
+        gw.addr,
+        "x",
+        "/api/v1/users",
+        &[("authorization", &expired)],
+    )
+    .await;
+    assert_eq!(r.status, 401);
+    assert!(
+        String::from_utf8_lossy(&r.body).contains("token expired"),
+        "{:?}",
+        r.body
+    );
+    let r = get(gw.addr, "x", "/api/v1/users", &[]).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json()["message"], "Unauthorized");
+
+    // Per consumer: mobile-app 1000/min (one used above), web-app 500/min.
+    let web = token("web-app", secrets[1].2, exp);
+    let partner = token("partner-app", secrets[2].2, exp);
+    let (m, w, p, products) = tokio::join!(
+        admitted(gw.addr, "/api/v1/users", Some(mobile), 1000, "1000"),
+        admitted(gw.addr, "/api/v1/users", Some(web), 501, "500"),
+        // A consumer without its own instance gets the user-service's 100/min.
+        admitted(gw.addr, "/api/v1/users", Some(partner), 101, "100"),
+        // product-service: 200/min, counted by client IP (no authentication there).
+        admitted(gw.addr, "/api/v1/products", None, 201, "200"),
+    );
+    assert_eq!((m, w, p, products), (999, 500, 100, 200));
     gw.stop().await;
 }
