@@ -488,7 +488,12 @@ impl RateLimiting {
                 }
                 eprintln!("kiln: rate-limiting: {e}");
                 cx.kong_generated = true;
-                return ControlFlow::Break(response::exit_json(500, UNEXPECTED));
+                return ControlFlow::Break(response::error(
+                    500,
+                    Some(UNEXPECTED),
+                    &cx.request_id,
+                    req.headers(),
+                ));
             }
         };
         let shown = (!self.hide_client_headers)
