@@ -449,7 +449,7 @@ pub struct RedisSettings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RateLimitPolicy {
     Local,
-    Redis(RedisSettings),
+    Redis(Box<RedisSettings>),
 }
 
 /// kong-compat.md §4.7, Kong's defaults applied.

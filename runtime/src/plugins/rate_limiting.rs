@@ -233,7 +233,7 @@ struct Decision {
 enum Store {
     Local(&'static Counters),
     #[cfg(feature = "redis")]
-    Redis(redis::RedisStore),
+    Redis(Box<redis::RedisStore>),
 }
 
 /// The `rate-limiting` plugin.
@@ -311,7 +311,7 @@ impl RateLimiting {
         let store = match config.policy {
             Policy::Local => Store::Local(Counters::global()),
             #[cfg(feature = "redis")]
-            Policy::Redis(r) => Store::Redis(redis::RedisStore::new(&r)?),
+            Policy::Redis(r) => Store::Redis(Box::new(redis::RedisStore::new(&r)?)),
             #[cfg(not(feature = "redis"))]
             Policy::Redis(_) => {
                 return err("`policy: redis` needs kiln-runtime's `redis` feature".into())

@@ -169,7 +169,7 @@ pub(crate) fn lower(node: &Node, d: &mut Diagnostics) -> Option<PluginConfig> {
             None
         }
         Some("redis") => match redis {
-            Some(Some(s)) => Some(RateLimitPolicy::Redis(s)),
+            Some(Some(s)) => Some(RateLimitPolicy::Redis(Box::new(s))),
             Some(None) => {
                 d.push(
                     Diagnostic::error(
