@@ -199,9 +199,13 @@ pub fn emit_gateway_type(config: &ir::Config, plan: &Plan, source: &SourceInfo) 
                 .filter(|(_, s)| !s.by_consumer.is_empty())
                 .map(|(i, _)| {
                     let sel = format_ident!("sel_{}", i);
-                    // When the step is the chain's first, access always sets it before
-                    // any `break`, and rustc sees the initial `None` as never read.
-                    quote!(#[allow(unused_assignments)] let mut #sel: rt::Option<u32> = rt::None;)
+                    if i == 0 {
+                        // The chain's first step: access always sets it before any `break`,
+                        // and rustc sees the initial `None` as never read.
+                        quote!(#[allow(unused_assignments)] let mut #sel: rt::Option<u32> = rt::None;)
+                    } else {
+                        quote!(let mut #sel: rt::Option<u32> = rt::None;)
+                    }
                 });
             let access = chain
                 .steps
