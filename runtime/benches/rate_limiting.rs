@@ -4,6 +4,11 @@
 //! `iter_batched`. Limits are high enough never to refuse.
 //!
 //! `cargo bench -p kiln-runtime --bench rate_limiting`
+//!
+//! 2026-11, the 2-core dev machine shared with other builds (criterion's median): one
+//! period (`minute`) ~0.76 µs per request, all six periods ~3.1 µs, one counter
+//! `try_acquire` alone ~20 ns. Most of a request's cost is per period: the keyed SipHash of
+//! the counter key, the calendar arithmetic, and two header values formatted and inserted.
 
 use std::{
     future::Future,
