@@ -164,26 +164,33 @@ pub fn shown(usages: &[Usage], stop: Option<Period>, now_s: i64) -> Shown {
     out
 }
 
-fn header_names(p: Period) -> (HeaderName, HeaderName) {
-    let s = |v: &'static str| HeaderName::from_static(v);
-    match p {
-        Period::Second => (
-            s("x-ratelimit-limit-second"),
-            s("x-ratelimit-remaining-second"),
-        ),
-        Period::Minute => (
-            s("x-ratelimit-limit-minute"),
-            s("x-ratelimit-remaining-minute"),
-        ),
-        Period::Hour => (s("x-ratelimit-limit-hour"), s("x-ratelimit-remaining-hour")),
-        Period::Day => (s("x-ratelimit-limit-day"), s("x-ratelimit-remaining-day")),
-        Period::Month => (
-            s("x-ratelimit-limit-month"),
-            s("x-ratelimit-remaining-month"),
-        ),
-        Period::Year => (s("x-ratelimit-limit-year"), s("x-ratelimit-remaining-year")),
-    }
-}
+/// `(X-RateLimit-Limit-<Period>, X-RateLimit-Remaining-<Period>)`, indexed by period.
+const PERIOD_HEADERS: [(HeaderName, HeaderName); 6] = [
+    (
+        HeaderName::from_static("x-ratelimit-limit-second"),
+        HeaderName::from_static("x-ratelimit-remaining-second"),
+    ),
+    (
+        HeaderName::from_static("x-ratelimit-limit-minute"),
+        HeaderName::from_static("x-ratelimit-remaining-minute"),
+    ),
+    (
+        HeaderName::from_static("x-ratelimit-limit-hour"),
+        HeaderName::from_static("x-ratelimit-remaining-hour"),
+    ),
+    (
+        HeaderName::from_static("x-ratelimit-limit-day"),
+        HeaderName::from_static("x-ratelimit-remaining-day"),
+    ),
+    (
+        HeaderName::from_static("x-ratelimit-limit-month"),
+        HeaderName::from_static("x-ratelimit-remaining-month"),
+    ),
+    (
+        HeaderName::from_static("x-ratelimit-limit-year"),
+        HeaderName::from_static("x-ratelimit-remaining-year"),
+    ),
+];
 
 pub const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
 pub const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
@@ -192,8 +199,9 @@ pub const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset
 impl Shown {
     /// Writes the headers (with `Retry-After` when `retry_after`).
     pub fn apply(&self, h: &mut HeaderMap, retry_after: bool) {
+        h.reserve(2 * self.periods.iter().flatten().count() + 4);
         for (p, limit, remaining) in self.periods.iter().flatten() {
-            let (l, r) = header_names(*p);
+            let (l, r) = PERIOD_HEADERS[*p as usize].clone();
             h.insert(l, HeaderValue::from(*limit));
             h.insert(r, HeaderValue::from(*remaining));
         }
