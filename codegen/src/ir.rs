@@ -249,6 +249,7 @@ pub enum PluginConfig {
     RequestSizeLimiting(RequestSizeLimiting),
     TokenBucket(TokenBucket),
     ProxyCache(ProxyCache),
+    RateLimiting(RateLimiting),
 }
 
 impl PluginConfig {
@@ -267,6 +268,7 @@ impl PluginConfig {
             PluginConfig::RequestSizeLimiting(_) => "request-size-limiting",
             PluginConfig::TokenBucket(_) => "kiln-token-bucket",
             PluginConfig::ProxyCache(_) => "proxy-cache",
+            PluginConfig::RateLimiting(_) => "rate-limiting",
         }
     }
 
@@ -280,6 +282,7 @@ impl PluginConfig {
             PluginConfig::RequestValidator(_) => false,
             PluginConfig::RequestSizeLimiting(_) | PluginConfig::TokenBucket(_) => false,
             PluginConfig::ProxyCache(_) => false,
+            PluginConfig::RateLimiting(_) => false,
         }
     }
 
@@ -290,6 +293,10 @@ impl PluginConfig {
             PluginConfig::RequestValidator(_) => &["jsonschema"],
             PluginConfig::TokenBucket(_) => &["governor"],
             PluginConfig::ProxyCache(_) => &["proxy-cache"],
+            PluginConfig::RateLimiting(RateLimiting {
+                policy: RateLimitPolicy::Redis(_),
+                ..
+            }) => &["redis"],
             _ => &[],
         }
     }
@@ -310,6 +317,7 @@ impl PluginConfig {
             // Kiln's own: right after Kong's rate-limiting (910), docs/plugins/kiln-token-bucket.md.
             PluginConfig::TokenBucket(_) => 909,
             PluginConfig::ProxyCache(_) => 100,
+            PluginConfig::RateLimiting(_) => 910,
         }
     }
 }
@@ -481,6 +489,28 @@ pub enum TokenBucketLimitBy {
     Path(String),
 }
 
+/// A rate-limiting period (kong-compat.md §4.7), shortest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RateLimitPeriod {
+    Second,
+    Minute,
+    Hour,
+    Day,
+    Month,
+    Year,
+}
+
+/// Kong's `limit_by`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RateLimitBy {
+    Consumer,
+    Credential,
+    Ip,
+    Service,
+    Header(String),
+    Path(String),
+}
+
 /// kong-compat.md §4.13, Kong's defaults applied; `memory` strategy only.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProxyCache {
@@ -502,6 +532,36 @@ pub struct ProxyCache {
     pub max_bytes: u64,
     /// Kiln: `memory.max_entry_bytes` (default 1 MiB).
     pub max_entry_bytes: u64,
+}
+
+/// `policy: redis` connection settings (nested `redis.*` or the deprecated `redis_*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisSettings {
+    pub host: String,
+    pub port: u16,
+    pub username: Option<SecretValue>,
+    pub password: Option<SecretValue>,
+    pub database: i64,
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RateLimitPolicy {
+    Local,
+    Redis(Box<RedisSettings>),
+}
+
+/// kong-compat.md §4.7, Kong's defaults applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimiting {
+    /// Shortest period first, each at most once, non-decreasing limits (checked).
+    pub limits: Vec<(RateLimitPeriod, u64)>,
+    pub limit_by: RateLimitBy,
+    pub policy: RateLimitPolicy,
+    pub fault_tolerant: bool,
+    pub hide_client_headers: bool,
+    pub error_code: u16,
+    pub error_message: String,
 }
 
 /// A `{vault://env/...}` reference (kong-compat.md §6), resolved by the gateway at start-up.
@@ -546,6 +606,7 @@ impl PluginConfig {
             PluginConfig::RequestValidator(_) => Vec::new(),
             PluginConfig::RequestSizeLimiting(_) | PluginConfig::TokenBucket(_) => Vec::new(),
             PluginConfig::ProxyCache(_) => Vec::new(),
+            PluginConfig::RateLimiting(_) => Vec::new(),
         }
     }
 }

@@ -143,3 +143,26 @@ fn token_bucket_turns_on_the_governor_feature() {
     let basic = write::generate(&load(&dir.join("basic.yml"))).expect("compiles");
     assert!(basic.runtime_features().is_empty());
 }
+
+/// rate-limiting: `policy: redis` turns on kiln-runtime's `redis` feature (and only then);
+/// a vault-referenced Redis password is emitted as a reference, never as a value.
+#[test]
+fn rate_limiting_redis_needs_the_redis_feature() {
+    let file = |policy: &str| {
+        SourceFile {
+        name: "rl.yml".into(),
+        text: format!(
+            "_format_version: \"3.0\"\nservices:\n- name: s\n  url: http://s.internal\n  routes: [{{name: r, paths: [/]}}]\nplugins:\n- name: rate-limiting\n  config:\n    minute: 5\n    {policy}\n"
+        ),
+    }
+    };
+    let local = write::generate(&file("policy: local")).expect("local compiles");
+    assert!(local.runtime_features().is_empty());
+    let redis = write::generate(&file(
+        "policy: redis\n    redis: {host: r.internal, password: \"{vault://env/redis-pass}\"}",
+    ))
+    .expect("redis compiles");
+    assert_eq!(redis.runtime_features(), ["redis"]);
+    assert!(redis.gateway_rs.contains("REDIS_PASS"));
+    assert!(redis.gateway_rs.contains("\"r.internal\""));
+}

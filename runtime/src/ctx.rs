@@ -74,6 +74,8 @@ pub struct Ctx {
     /// proxy-cache's decision in `access`, read by its `header_filter`.
     #[cfg(feature = "proxy-cache")]
     pub proxy_cache: Option<crate::plugins::proxy_cache::RequestState>,
+    /// Headers rate-limiting's access phase computed, added by its `header_filter`.
+    pub rate_limiting: Option<crate::plugins::rate_limiting::Shown>,
 }
 
 impl Ctx {
@@ -103,6 +105,7 @@ impl Ctx {
             token_bucket_headers: None,
             #[cfg(feature = "proxy-cache")]
             proxy_cache: None,
+            rate_limiting: None,
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod jwt;
 pub mod key_auth;
 #[cfg(feature = "proxy-cache")]
 pub mod proxy_cache;
+pub mod rate_limiting;
 pub mod request_size_limiting;
 pub mod request_termination;
 #[cfg(feature = "jsonschema")]

@@ -599,6 +599,7 @@ async fn handle<G: Gateway>(
         token_bucket_headers: None,
         #[cfg(feature = "proxy-cache")]
         proxy_cache: None,
+        rate_limiting: None,
     };
 
     let body: Body = body.map_err(|e| -> BoxError { Box::new(e) }).boxed();

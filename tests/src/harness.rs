@@ -91,7 +91,14 @@ impl Running {
 /// Builds gateway `G` and serves it.
 pub async fn start<G: kiln_runtime::Gateway>() -> Running {
     let _ = upstreams();
-    let gw = Arc::new(G::init().expect("gateway init"));
+    start_built(G::init().expect("gateway init")).await
+}
+
+/// Serves a gateway the test built itself (e.g. inside a test hook such as
+/// `kiln_runtime::plugins::rate_limiting::clock::during_init`).
+pub async fn start_built<G: kiln_runtime::Gateway>(gw: G) -> Running {
+    let _ = upstreams();
+    let gw = Arc::new(gw);
     let proxy = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
     let status = TcpListener::bind("127.0.0.1:0").await.expect("bind status");
     let (addr, status_addr) = (

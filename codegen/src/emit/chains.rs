@@ -133,7 +133,7 @@ pub fn emit_gateway_type(config: &ir::Config, plan: &Plan, source: &SourceInfo) 
     });
     let inits = used.iter().map(|&p| {
         let f = field(p);
-        let ctor = plugins::plugin_ctor(config, &config.plugins[p.index()].config, source);
+        let ctor = plugins::plugin_ctor(config, &config.plugins[p.index()], source);
         quote!(#f: #ctor)
     });
     let nservices = num(config.services.len() as u64);
@@ -199,7 +199,13 @@ pub fn emit_gateway_type(config: &ir::Config, plan: &Plan, source: &SourceInfo) 
                 .filter(|(_, s)| !s.by_consumer.is_empty())
                 .map(|(i, _)| {
                     let sel = format_ident!("sel_{}", i);
-                    quote!(let mut #sel: rt::Option<u32> = rt::None;)
+                    if i == 0 {
+                        // The chain's first step: access always sets it before any `break`,
+                        // and rustc sees the initial `None` as never read.
+                        quote!(#[allow(unused_assignments)] let mut #sel: rt::Option<u32> = rt::None;)
+                    } else {
+                        quote!(let mut #sel: rt::Option<u32> = rt::None;)
+                    }
                 });
             let access = chain
                 .steps

@@ -35,6 +35,7 @@ pub fn plugin_type(c: &PluginConfig) -> TokenStream {
         }
         PluginConfig::TokenBucket(_) => quote!(rt::plugins::token_bucket::TokenBucket),
         PluginConfig::ProxyCache(_) => quote!(rt::plugins::proxy_cache::ProxyCache),
+        PluginConfig::RateLimiting(_) => quote!(rt::plugins::rate_limiting::RateLimiting),
     }
 }
 
@@ -43,9 +44,14 @@ fn str_slice(items: &[String]) -> TokenStream {
 }
 
 /// The constructor call for one instance (`?` on start-up errors). `config` gives access to
-/// consumers (anonymous), `source` to the salt and origins of secrets.
-pub fn plugin_ctor(config: &ir::Config, c: &PluginConfig, source: &SourceInfo) -> TokenStream {
-    match c {
+/// consumers (anonymous), `inst` to where the instance is attached, `source` to the salt
+/// and origins of secrets.
+pub fn plugin_ctor(
+    config: &ir::Config,
+    inst: &ir::PluginInstance,
+    source: &SourceInfo,
+) -> TokenStream {
+    match &inst.config {
         PluginConfig::CorrelationId(c) => {
             let header_name = &c.header_name;
             let generator = match c.generator {
@@ -193,6 +199,7 @@ pub fn plugin_ctor(config: &ir::Config, c: &PluginConfig, source: &SourceInfo) -
         }
         PluginConfig::KeyAuth(c) => key_auth(config, c, source),
         PluginConfig::BasicAuth(c) => basic_auth(config, c, source),
+        PluginConfig::RateLimiting(c) => rate_limiting(config, inst, c, source),
         PluginConfig::ProxyCache(c) => proxy_cache(c),
         PluginConfig::RequestValidator(c) => request_validator(c),
         PluginConfig::RequestSizeLimiting(c) => {
@@ -273,6 +280,91 @@ fn request_validator(c: &ir::RequestValidator) -> TokenStream {
                 max_body: rt::plugins::request_validator::DEFAULT_MAX_BODY,
             },
         )?
+    }
+}
+
+/// rate-limiting, with the ids of the route and service the instance is attached to (Kong's
+/// counter key; zeros when unscoped).
+fn rate_limiting(
+    config: &ir::Config,
+    inst: &ir::PluginInstance,
+    c: &ir::RateLimiting,
+    source: &SourceInfo,
+) -> TokenStream {
+    const NO_ID: &str = "00000000-0000-0000-0000-000000000000";
+    let route_id = inst
+        .scope
+        .route
+        .map_or(NO_ID, |r| config.routes[r.index()].id.as_str());
+    let service_id = inst
+        .scope
+        .service
+        .map_or(NO_ID, |s| config.services[s.index()].id.as_str());
+    let limits = c.limits.iter().map(|(p, l)| {
+        let p = match p {
+            ir::RateLimitPeriod::Second => quote!(Second),
+            ir::RateLimitPeriod::Minute => quote!(Minute),
+            ir::RateLimitPeriod::Hour => quote!(Hour),
+            ir::RateLimitPeriod::Day => quote!(Day),
+            ir::RateLimitPeriod::Month => quote!(Month),
+            ir::RateLimitPeriod::Year => quote!(Year),
+        };
+        let l = crate::emit::num(*l);
+        quote!((rt::plugins::rate_limiting::Period::#p, #l))
+    });
+    let limit_by = match &c.limit_by {
+        ir::RateLimitBy::Consumer => quote!(Consumer),
+        ir::RateLimitBy::Credential => quote!(Credential),
+        ir::RateLimitBy::Ip => quote!(Ip),
+        ir::RateLimitBy::Service => quote!(Service),
+        ir::RateLimitBy::Header(h) => quote!(Header(#h)),
+        ir::RateLimitBy::Path(p) => quote!(Path(#p)),
+    };
+    let policy = match &c.policy {
+        ir::RateLimitPolicy::Local => quote!(rt::plugins::rate_limiting::Policy::Local),
+        ir::RateLimitPolicy::Redis(r) => {
+            let host = &r.host;
+            let port = crate::emit::num(u64::from(r.port));
+            let opt = |v: &Option<ir::SecretValue>| match v {
+                Some(v) => {
+                    let s = secret::secret(v, source);
+                    quote!(rt::Some(#s))
+                }
+                None => quote!(rt::None),
+            };
+            let username = opt(&r.username);
+            let password = opt(&r.password);
+            let database = proc_macro2::Literal::i64_unsuffixed(r.database);
+            let timeout = crate::emit::num(r.timeout_ms);
+            quote! {
+                rt::plugins::rate_limiting::Policy::Redis(rt::plugins::rate_limiting::RedisConfig {
+                    host: #host,
+                    port: #port,
+                    username: #username,
+                    password: #password,
+                    database: #database,
+                    timeout_ms: #timeout,
+                })
+            }
+        }
+    };
+    let (fault_tolerant, hide) = (c.fault_tolerant, c.hide_client_headers);
+    let error_code = crate::emit::num(u64::from(c.error_code));
+    let error_message = &c.error_message;
+    quote! {
+        rt::plugins::rate_limiting::RateLimiting::new(rt::plugins::rate_limiting::Config {
+            limits: &[#(#limits),*],
+            limit_by: rt::plugins::rate_limiting::LimitBy::#limit_by,
+            policy: #policy,
+            fault_tolerant: #fault_tolerant,
+            hide_client_headers: #hide,
+            error_code: #error_code,
+            error_message: #error_message,
+            route_id: #route_id,
+            service_id: #service_id,
+            services: &SERVICES,
+            consumers: &CONSUMERS,
+        })?
     }
 }
 

@@ -10,6 +10,7 @@ mod ip_restriction;
 mod jwt;
 mod key_auth;
 mod proxy_cache;
+mod rate_limiting;
 mod request_size_limiting;
 mod request_termination;
 mod request_validator;
@@ -49,6 +50,7 @@ pub(crate) const KONG_PLUGINS: &[&str] = &[
     "pre-function",
     "prometheus",
     "rate-limiting",
+    "proxy-cache",
     "redirect",
     "request-transformer",
     "response-ratelimiting",
@@ -74,6 +76,7 @@ pub(crate) const KILN_PLUGINS: &[&str] = &[
     "kiln-token-bucket",
     "request-size-limiting",
     "proxy-cache",
+    "rate-limiting",
     "request-termination",
     "request-validator",
 ];
@@ -221,6 +224,7 @@ fn plugin_config(
         "request-size-limiting" => request_size_limiting::lower(node, d),
         "kiln-token-bucket" => token_bucket::lower(node, d),
         "proxy-cache" => proxy_cache::lower(node, d),
+        "rate-limiting" => rate_limiting::lower(node, d),
         other if KONG_PLUGINS.contains(&other) => {
             d.push(
                 Diagnostic::error(
