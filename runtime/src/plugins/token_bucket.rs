@@ -49,23 +49,9 @@ use http::{header, HeaderName, HeaderValue};
 
 use crate::{ctx::Ctx, gateway::StartupError, plugin::Plugin, response, Request, Response};
 
-/// Which identifier a bucket belongs to (Kong rate-limiting's `limit_by`, same fallbacks).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LimitBy {
-    /// The authenticated consumer, else the credential, else the client IP (Kong default).
-    Consumer,
-    /// The credential, else the client IP.
-    Credential,
-    /// The client IP.
-    Ip,
-    /// The matched route's service, else the client IP.
-    Service,
-    /// The first value of this request header, else the client IP.
-    Header(&'static str),
-    /// One shared bucket for requests whose normalized path equals this path; others by
-    /// client IP.
-    Path(&'static str),
-}
+/// Which identifier a bucket belongs to: Kong rate-limiting's `limit_by`, with the same
+/// fallbacks to the client IP.
+pub use crate::plugins::rate_limiting::LimitBy;
 
 /// The plugin's configuration, written by the compiler as a literal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -224,7 +210,9 @@ impl<C: Clock + Clone> TokenBucket<C> {
                 .map(|v| Id::Header(v.as_bytes())),
             LimitBy::Path(p) => (cx.normalized_path == p).then_some(Id::Path),
         };
-        let id = id.unwrap_or(Id::Ip(cx.client_addr.ip()));
+        let id = id.unwrap_or(Id::Ip(
+            crate::plugins::ip_restriction::IpRestriction::client_ip(cx),
+        ));
         self.hasher.hash_one(id)
     }
 
