@@ -38,28 +38,7 @@ fn unescape(s: &str) -> Cow<'_, [u8]> {
     if !bytes.iter().any(|b| *b == b'+' || *b == b'%') {
         return Cow::Borrowed(bytes);
     }
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        match b {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = bytes
-                    .get(i + 1..i + 3)
-                    .and_then(|h| std::str::from_utf8(h).ok())
-                    .and_then(|h| u8::from_str_radix(h, 16).ok());
-                if let Some(v) = hex {
-                    out.push(v);
-                    i += 3;
-                    continue;
-                }
-                out.push(b'%');
-            }
-            _ => out.push(b),
-        }
-        i += 1;
-    }
-    Cow::Owned(out)
+    Cow::Owned(crate::plugins::key_auth::args::unescape(bytes))
 }
 
 /// nginx's `$cookie_<name>`: the first `name=value` pair (name compared case-insensitively)
