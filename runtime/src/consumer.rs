@@ -117,6 +117,24 @@ pub fn check_anonymous(
     }
 }
 
+/// An auth plugin's `WWW-Authenticate` challenge: `<scheme>`, or `<scheme> realm="<realm>"`.
+/// A realm that cannot go in a header refuses start-up (the compiler checks it first).
+pub fn challenge(
+    plugin: &str,
+    scheme: &str,
+    realm: Option<&str>,
+) -> Result<http::HeaderValue, crate::StartupError> {
+    let text = match realm {
+        Some(r) => format!("{scheme} realm=\"{r}\""),
+        None => scheme.to_owned(),
+    };
+    http::HeaderValue::from_str(&text).map_err(|_| {
+        crate::StartupError(format!(
+            "{plugin}: realm {realm:?} cannot be sent in a header"
+        ))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +145,16 @@ mod tests {
         custom_id: None,
         groups: &["admins"],
     };
+
+    #[test]
+    fn challenges() {
+        assert_eq!(challenge("key-auth", "Key", None).expect("ok"), "Key");
+        assert_eq!(
+            challenge("basic-auth", "Basic", Some("service")).expect("ok"),
+            "Basic realm=\"service\""
+        );
+        assert!(challenge("key-auth", "Key", Some("a\nb")).is_err());
+    }
 
     #[test]
     fn headers_are_set_and_stale_ones_cleared() {

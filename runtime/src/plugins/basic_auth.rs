@@ -190,13 +190,8 @@ impl BasicAuth {
     /// Checks the realm, resolves vault references and builds the username map.
     pub fn new(config: Config) -> Result<Self, StartupError> {
         let err = |m: String| StartupError(format!("basic-auth: {m}"));
-        let www_authenticate = HeaderValue::from_str(&format!("Basic realm=\"{}\"", config.realm))
-            .map_err(|_| {
-                err(format!(
-                    "realm {:?} cannot be sent in a header",
-                    config.realm
-                ))
-            })?;
+        let www_authenticate =
+            crate::consumer::challenge("basic-auth", "Basic", Some(config.realm))?;
         crate::consumer::check_anonymous("basic-auth", config.anonymous, config.consumers)?;
         let mut by_username = HashMap::with_capacity(config.credentials.len());
         for c in config.credentials {

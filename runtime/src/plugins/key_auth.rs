@@ -171,16 +171,7 @@ impl KeyAuth {
             }
             names.push(KeyName { name, headers });
         }
-        let challenge = match config.realm {
-            Some(r) => format!("Key realm=\"{r}\""),
-            None => "Key".to_owned(),
-        };
-        let www_authenticate = HeaderValue::from_str(&challenge).map_err(|_| {
-            err(format!(
-                "realm {:?} cannot be sent in a header",
-                config.realm
-            ))
-        })?;
+        let www_authenticate = crate::consumer::challenge("key-auth", "Key", config.realm)?;
         crate::consumer::check_anonymous("key-auth", config.anonymous, config.consumers)?;
         let mut by_digest = HashMap::with_capacity(config.credentials.len());
         for c in config.credentials {
