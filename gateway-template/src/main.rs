@@ -2,6 +2,9 @@
 
 mod gateway;
 
+#[global_allocator]
+static ALLOCATOR: kiln_runtime::Allocator = kiln_runtime::ALLOCATOR;
+
 fn main() -> std::process::ExitCode {
     kiln_runtime::serve::<gateway::Gateway>()
 }

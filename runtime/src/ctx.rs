@@ -76,6 +76,8 @@ pub struct Ctx {
     pub proxy_cache: Option<crate::plugins::proxy_cache::RequestState>,
     /// Headers rate-limiting's access phase computed, added by its `header_filter`.
     pub rate_limiting: Option<crate::plugins::rate_limiting::Shown>,
+    /// `request_id` as a header value, made once for both directions.
+    pub(crate) request_id_header: Option<http::HeaderValue>,
 }
 
 impl Ctx {
@@ -106,6 +108,20 @@ impl Ctx {
             #[cfg(feature = "proxy-cache")]
             proxy_cache: None,
             rate_limiting: None,
+            request_id_header: None,
+        }
+    }
+
+    /// `request_id` as a header value (`X-Kong-Request-Id`), shared by the upstream request
+    /// and the response; `None` if a plugin set an id that is not a valid header value.
+    pub fn request_id_value(&mut self) -> Option<http::HeaderValue> {
+        match &self.request_id_header {
+            Some(v) if v.as_bytes() == self.request_id.as_bytes() => Some(v.clone()),
+            _ => {
+                let v = http::HeaderValue::from_str(&self.request_id).ok()?;
+                self.request_id_header = Some(v.clone());
+                Some(v)
+            }
         }
     }
 }

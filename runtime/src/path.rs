@@ -64,12 +64,11 @@ pub fn normalize(raw: &str) -> Result<String, PathError> {
     if raw == "/" {
         return Ok(String::from("/"));
     }
-    let decoded = if raw.contains('%') {
-        percent_decode(bytes)?
+    if raw.contains('%') {
+        remove_dot_segments(&percent_decode(bytes)?)
     } else {
-        raw.to_owned()
-    };
-    remove_dot_segments(&decoded)
+        remove_dot_segments(raw)
+    }
 }
 
 /// Step 1 of [`normalize`].

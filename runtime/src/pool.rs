@@ -8,10 +8,18 @@
 //! or expired ones are dropped when the pool is next used. An idle connection also closes
 //! when the upstream closes it, or when the service's `read_timeout` passes with no traffic
 //! (see `timed_io`).
+//!
+//! Like nginx's `keepalive` pools, the idle connections are per worker: a connection's
+//! driver task runs on the worker that opened it, so a worker only reuses its own
+//! connections and a request never hops threads (see [`set_worker`]).
 
 use std::{
+    cell::Cell,
     pin::Pin,
-    sync::{Arc, Mutex},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
     task::{Context, Poll},
     time::{Duration, Instant},
 };
@@ -41,28 +49,49 @@ impl Default for PoolOptions {
     }
 }
 
+/// Workers of this process (`KILN_WORKERS`); pools built afterwards get one shard each.
+static WORKERS: AtomicUsize = AtomicUsize::new(1);
+
+thread_local! {
+    static WORKER: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Sets how many workers the process runs; call before the gateway builds its upstreams.
+pub fn set_workers(n: usize) {
+    WORKERS.store(n.max(1), Ordering::Relaxed);
+}
+
+/// Marks the calling thread as worker `i` (0 for threads that were never marked).
+pub fn set_worker(i: usize) {
+    WORKER.with(|w| w.set(i));
+}
+
 struct Idle {
     tx: SendRequest<Body>,
     since: Instant,
 }
 
-/// The idle connections of one target.
+/// The idle connections of one target, one list per worker.
 pub(crate) struct Pool {
-    idle: Mutex<Vec<Idle>>,
+    shards: Box<[Mutex<Vec<Idle>>]>,
     opts: PoolOptions,
 }
 
 impl Pool {
     pub(crate) fn new(opts: PoolOptions) -> Pool {
+        let n = WORKERS.load(Ordering::Relaxed).max(1);
         Pool {
-            idle: Mutex::new(Vec::new()),
+            shards: (0..n).map(|_| Mutex::new(Vec::new())).collect(),
             opts,
         }
     }
 
+    /// The calling worker's list. Only that worker uses it, so the lock is never contended
+    /// (threads that are not workers, as in tests, share list 0).
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Idle>> {
+        let i = WORKER.with(Cell::get) % self.shards.len();
         // A panic while holding this lock cannot leave the Vec inconsistent.
-        self.idle
+        self.shards[i]
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -97,7 +126,10 @@ impl Pool {
     /// Idle connections currently held (tests, metrics).
     #[allow(dead_code)]
     pub(crate) fn idle_count(&self) -> usize {
-        self.lock().len()
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).len())
+            .sum()
     }
 }
 

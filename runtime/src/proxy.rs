@@ -45,7 +45,7 @@ use crate::{
     pool::{Pool, PoolOptions, PooledBody},
     response,
     timed_io::TimedIo,
-    Body, Request, Response, VERSION,
+    Body, Request, Response,
 };
 
 /// One target of a service, with its pool.
@@ -190,6 +190,9 @@ impl Upstream {
     /// An idle connection of `t` ready for a request.
     async fn checkout(&self, t: &Target) -> Option<SendRequest<Body>> {
         while let Some(mut tx) = t.pool.take() {
+            if tx.is_ready() {
+                return Some(tx);
+            }
             if let Ok(Ok(())) = tokio::time::timeout(self.connect_timeout, tx.ready()).await {
                 return Some(tx);
             }
@@ -247,55 +250,88 @@ pub fn no_service(cx: &Ctx, req_headers: &HeaderMap) -> Response {
     )
 }
 
-fn version_text(v: Version) -> &'static str {
+/// `value` appended to the existing values of `name` as one `a, b` header; `value` itself
+/// (no copy) when there are none.
+fn appended(headers: &HeaderMap, name: &HeaderName, value: &HeaderValue) -> Option<HeaderValue> {
+    let mut out = Vec::new();
+    for v in headers.get_all(name) {
+        if !v.is_empty() {
+            out.extend_from_slice(v.as_bytes());
+            out.extend_from_slice(b", ");
+        }
+    }
+    if out.is_empty() {
+        return Some(value.clone());
+    }
+    out.extend_from_slice(value.as_bytes());
+    HeaderValue::from_maybe_shared(bytes::Bytes::from(out)).ok()
+}
+
+/// `Via` sent upstream: the downstream protocol version and this gateway.
+fn via_value(v: Version) -> HeaderValue {
+    macro_rules! via {
+        ($v:literal) => {
+            HeaderValue::from_static(concat!($v, " kiln/", env!("CARGO_PKG_VERSION")))
+        };
+    }
     match v {
-        Version::HTTP_09 => "0.9",
-        Version::HTTP_10 => "1.0",
-        Version::HTTP_2 => "2",
-        Version::HTTP_3 => "3",
-        _ => "1.1",
+        Version::HTTP_09 => via!("0.9"),
+        Version::HTTP_10 => via!("1.0"),
+        Version::HTTP_2 => via!("2"),
+        Version::HTTP_3 => via!("3"),
+        _ => via!("1.1"),
     }
 }
 
-/// `value` appended to the existing values of `name` as one `a, b` header.
-fn appended(headers: &HeaderMap, name: &HeaderName, value: &str) -> Option<HeaderValue> {
-    let mut out = String::new();
-    for v in headers.get_all(name) {
-        if let Ok(s) = v.to_str() {
-            if !s.is_empty() {
-                out.push_str(s);
-                out.push_str(", ");
-            }
-        }
-    }
-    out.push_str(value);
-    HeaderValue::from_str(&out).ok()
+static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
+/// The hop-by-hop headers every proxy removes (RFC 9110 §7.6.1, nginx's list).
+fn hop_by_hop() -> [&'static HeaderName; 6] {
+    [
+        &header::CONNECTION,
+        &KEEP_ALIVE,
+        &PROXY_CONNECTION,
+        &header::TE,
+        &header::TRANSFER_ENCODING,
+        &header::UPGRADE,
+    ]
 }
 
 /// Removes hop-by-hop headers: those named in `Connection`, then the fixed list.
 pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    let listed: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-        .collect();
-    for name in listed {
-        headers.remove(name);
+    // One pass over the names finds which of the fixed list are present (usually none, or
+    // only `Connection`), so only those are looked up again.
+    let mut present = [false; 6];
+    for name in headers.keys() {
+        if let Some(i) = hop_by_hop().iter().position(|h| *h == name) {
+            present[i] = true;
+        }
     }
-    for name in [
-        header::CONNECTION,
-        HeaderName::from_static("keep-alive"),
-        HeaderName::from_static("proxy-connection"),
-        header::TE,
-        header::TRANSFER_ENCODING,
-        header::UPGRADE,
-    ] {
-        headers.remove(name);
+    if present[0] {
+        // Options named in `Connection`; `close` and `keep-alive` (removed below anyway)
+        // are the usual ones and need no lookup.
+        let listed: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|t| !t.eq_ignore_ascii_case("keep-alive") && !t.eq_ignore_ascii_case("close"))
+            .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
+            .collect();
+        for name in listed {
+            headers.remove(name);
+        }
+    }
+    for (name, present) in hop_by_hop().into_iter().zip(present) {
+        if present {
+            headers.remove(name);
+        }
     }
 }
 
+static PROXY: HeaderName = HeaderName::from_static("proxy");
 static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -310,7 +346,7 @@ pub static X_KONG_REQUEST_ID: HeaderName = HeaderName::from_static("x-kong-reque
 /// except `Host`, which depends on the target. Returns the preserved `Host`, if any.
 /// Runs once per request (retries must not append twice).
 fn upstream_headers(
-    cx: &Ctx,
+    cx: &mut Ctx,
     authority: Option<&str>,
     headers: &mut HeaderMap,
 ) -> Option<HeaderValue> {
@@ -318,8 +354,10 @@ fn upstream_headers(
         .get(header::TE)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
     remove_hop_by_hop(headers);
-    headers.remove(HeaderName::from_static("proxy"));
+    headers.remove(&PROXY);
     headers.remove(header::EXPECT);
+    // Room for what is added below, in one allocation.
+    headers.reserve(10);
     if te_trailers {
         headers.insert(header::TE, HeaderValue::from_static("trailers"));
     }
@@ -335,15 +373,18 @@ fn upstream_headers(
     });
     let preserved = preserved.flatten();
 
-    let ip = cx.client_addr.ip().to_string();
-    if let Ok(v) = HeaderValue::from_str(&ip) {
-        headers.insert(&X_REAL_IP, v);
-    }
+    let ip = crate::response::ip_value(cx.client_addr.ip());
     if let Some(v) = appended(headers, &X_FORWARDED_FOR, &ip) {
         headers.insert(&X_FORWARDED_FOR, v);
     }
+    headers.insert(&X_REAL_IP, ip);
     headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static(cx.scheme));
-    match HeaderValue::from_str(&cx.host.to_ascii_lowercase()) {
+    let host = if cx.host.bytes().any(|b| b.is_ascii_uppercase()) {
+        HeaderValue::from_str(&cx.host.to_ascii_lowercase())
+    } else {
+        HeaderValue::from_str(&cx.host)
+    };
+    match host {
         Ok(v) if !cx.host.is_empty() => {
             headers.insert(&X_FORWARDED_HOST, v);
         }
@@ -351,7 +392,10 @@ fn upstream_headers(
             headers.remove(&X_FORWARDED_HOST);
         }
     }
-    headers.insert(&X_FORWARDED_PORT, HeaderValue::from(cx.listener_port));
+    headers.insert(
+        &X_FORWARDED_PORT,
+        crate::response::number_value(u64::from(cx.listener_port)),
+    );
     match HeaderValue::from_str(cx.request_uri.path()) {
         Ok(v) => headers.insert(&X_FORWARDED_PATH, v),
         Err(_) => headers.remove(&X_FORWARDED_PATH),
@@ -364,11 +408,10 @@ fn upstream_headers(
         Some(p) => headers.insert(&X_FORWARDED_PREFIX, p),
         None => headers.remove(&X_FORWARDED_PREFIX),
     };
-    let via = format!("{} kiln/{VERSION}", version_text(cx.http_version));
-    if let Some(v) = appended(headers, &header::VIA, &via) {
+    if let Some(v) = appended(headers, &header::VIA, &via_value(cx.http_version)) {
         headers.insert(header::VIA, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&cx.request_id) {
+    if let Some(v) = cx.request_id_value() {
         headers.insert(&X_KONG_REQUEST_ID, v);
     }
     preserved
@@ -405,14 +448,17 @@ pub async fn proxy(up: &Upstream, cx: &mut Ctx, req: Request) -> Response {
     let (mut parts, body) = req.into_parts();
 
     // What the error page needs, before the headers are rewritten.
-    let mut error_headers = HeaderMap::new();
-    for name in [header::ACCEPT, header::CONTENT_TYPE] {
-        if let Some(v) = parts.headers.get(&name) {
-            error_headers.insert(name, v.clone());
-        }
-    }
+    let accept = parts.headers.get(header::ACCEPT).cloned();
+    let content_type = parts.headers.get(header::CONTENT_TYPE).cloned();
     let fail = |cx: &mut Ctx, status: u16| {
         cx.kong_generated = true;
+        let mut error_headers = HeaderMap::new();
+        if let Some(v) = &accept {
+            error_headers.insert(header::ACCEPT, v.clone());
+        }
+        if let Some(v) = &content_type {
+            error_headers.insert(header::CONTENT_TYPE, v.clone());
+        }
         // A request body that request-size-limiting cut off is the client's fault: 413/417.
         if let Some(resp) =
             crate::plugins::request_size_limiting::overflow_response(cx, &error_headers)

@@ -303,5 +303,71 @@ pub fn redirect(status: u16, location: HeaderValue) -> Response {
     resp
 }
 
+/// A header value holding the decimal `n`. Values below 1,000 (latencies in ms, most
+/// ports are not, but the listener's is cached) come from a table built once, so setting
+/// `X-Kong-Upstream-Latency` and the like costs no allocation.
+pub fn number_value(n: u64) -> HeaderValue {
+    static SMALL: std::sync::OnceLock<Vec<HeaderValue>> = std::sync::OnceLock::new();
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(u64, HeaderValue)>> = const { std::cell::RefCell::new(None) };
+    }
+    if n < 1000 {
+        let table = SMALL.get_or_init(|| (0..1000u64).map(HeaderValue::from).collect());
+        if let Some(v) = table.get(n as usize) {
+            return v.clone();
+        }
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        match &*last {
+            Some((m, v)) if *m == n => v.clone(),
+            _ => {
+                let v = HeaderValue::from(n);
+                *last = Some((n, v.clone()));
+                v
+            }
+        }
+    })
+}
+
+/// A header value holding an IP address as nginx prints it (`$remote_addr`), written
+/// without an intermediate `String`.
+pub fn ip_value(ip: std::net::IpAddr) -> HeaderValue {
+    use std::io::Write;
+    if let std::net::IpAddr::V4(v4) = ip {
+        // Dotted quad by hand: `Display` goes through the formatting machinery.
+        let mut buf = [0u8; 15];
+        let mut len = 0;
+        for (i, octet) in v4.octets().into_iter().enumerate() {
+            if i > 0 {
+                buf[len] = b'.';
+                len += 1;
+            }
+            if octet >= 100 {
+                buf[len] = b'0' + octet / 100;
+                len += 1;
+            }
+            if octet >= 10 {
+                buf[len] = b'0' + octet / 10 % 10;
+                len += 1;
+            }
+            buf[len] = b'0' + octet % 10;
+            len += 1;
+        }
+        return HeaderValue::from_bytes(&buf[..len]).unwrap_or(HeaderValue::from_static(""));
+    }
+    let mut buf = [0u8; 48];
+    let len = {
+        let mut w = &mut buf[..];
+        let room = w.len();
+        // An IPv6 address is at most 45 characters.
+        match write!(w, "{ip}") {
+            Ok(()) => room - w.len(),
+            Err(_) => 0,
+        }
+    };
+    HeaderValue::from_bytes(&buf[..len]).unwrap_or(HeaderValue::from_static(""))
+}
+
 #[cfg(test)]
 mod tests;

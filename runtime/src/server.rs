@@ -34,8 +34,8 @@ use std::{
     pin::Pin,
     process::ExitCode,
     sync::{
-        atomic::{AtomicUsize, Ordering},
-        Arc, Mutex,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+        Arc,
     },
     task::{Context, Poll},
     time::{Duration, Instant},
@@ -105,6 +105,12 @@ impl Default for ServerOptions {
     }
 }
 
+static X_KONG_UPSTREAM_LATENCY: header::HeaderName =
+    header::HeaderName::from_static("x-kong-upstream-latency");
+static X_KONG_PROXY_LATENCY: header::HeaderName =
+    header::HeaderName::from_static("x-kong-proxy-latency");
+static X_KONG_RESPONSE_LATENCY: header::HeaderName =
+    header::HeaderName::from_static("x-kong-response-latency");
 const SERVER: HeaderValue = HeaderValue::from_static(concat!("kiln/", env!("CARGO_PKG_VERSION")));
 const RESPONSE_VIA: &str = concat!("1.1 kiln/", env!("CARGO_PKG_VERSION"));
 
@@ -182,39 +188,117 @@ fn serve_env<G: Gateway>() -> Result<(), String> {
         drain_timeout: cfg.drain,
         ..ServerOptions::default()
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cfg.workers)
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    crate::pool::set_workers(cfg.workers);
+    let rt = worker_runtime()?;
     let gw = {
         let _enter = rt.enter();
         G::init().map_err(|e| format!("start-up failed: {e}"))?
     };
-    rt.block_on(async move {
-        let (proxy_addr, status_addr) = (cfg.proxy, cfg.status);
-        let proxy = TcpListener::bind(proxy_addr)
-            .await
+    // Every worker's listener is bound before anything is served: a port that is taken
+    // fails the start, not one worker later.
+    let mut proxies = Vec::with_capacity(cfg.workers);
+    let first = bind_proxy(cfg.proxy, cfg.workers > 1)
+        .map_err(|e| format!("cannot listen on {} (KILN_PROXY_LISTEN): {e}", cfg.proxy))?;
+    // The bound address: the configured one may have port 0.
+    let proxy_addr = first.local_addr().map_or(cfg.proxy, |a| a);
+    proxies.push(first);
+    for _ in 1..cfg.workers {
+        proxies.push(
+            bind_proxy(proxy_addr, true)
+                .map_err(|e| format!("cannot listen on {proxy_addr} (KILN_PROXY_LISTEN): {e}"))?,
+        );
+    }
+    let server = Arc::new(Server::new(Arc::new(gw), proxy_addr.port(), opts));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut others = Vec::new();
+    let mut listeners = proxies.into_iter();
+    let main_listener = listeners.next();
+    for (i, listener) in listeners.enumerate() {
+        let (server, stop) = (server.clone(), stop_rx.clone());
+        let worker = i + 1;
+        let thread = std::thread::Builder::new()
+            .name(format!("kiln-worker-{worker}"))
+            .spawn(move || -> Result<(), String> {
+                crate::pool::set_worker(worker);
+                let rt = worker_runtime()?;
+                rt.block_on(async move {
+                    let listener = TcpListener::from_std(listener)
+                        .map_err(|e| format!("worker {worker}: {e}"))?;
+                    server.serve(listener, stopped(stop)).await;
+                    Ok(())
+                })
+            })
+            .map_err(|e| format!("cannot start worker {worker}: {e}"))?;
+        others.push(thread);
+    }
+    let result = rt.block_on(async move {
+        let status_addr = cfg.status;
+        let proxy = main_listener
+            .ok_or("no listener")
+            .and_then(|l| TcpListener::from_std(l).map_err(|_| "cannot register the listener"))
             .map_err(|e| format!("cannot listen on {proxy_addr} (KILN_PROXY_LISTEN): {e}"))?;
         let status = TcpListener::bind(status_addr)
             .await
             .map_err(|e| format!("cannot listen on {status_addr} (KILN_STATUS_LISTEN): {e}"))?;
         let shutdown =
             shutdown_signal().map_err(|e| format!("cannot install signal handlers: {e}"))?;
-        // The bound addresses: the configured ones may have port 0.
-        let proxy_addr = proxy.local_addr().map_or(proxy_addr, |a| a);
         let status_addr = status.local_addr().map_or(status_addr, |a| a);
         let info = G::INFO;
         eprintln!(
             "kiln {VERSION}: serving {} (sha256 {}) on http://{proxy_addr}, status on http://{status_addr}, {} workers",
             info.source, info.config_sha256, cfg.workers
         );
-        run(Arc::new(gw), proxy, status, shutdown, opts)
-            .await
-            .map_err(|e| format!("server error: {e}"))?;
-        eprintln!("kiln: drained, exiting");
-        Ok(())
-    })
+        let status_task = tokio::spawn(serve_status(status, server.stats.clone()));
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        server.serve(proxy, stopped(stop_rx)).await;
+        // The other workers drain in parallel; the status API answers until they are done.
+        let joined = tokio::task::spawn_blocking(move || {
+            others
+                .into_iter()
+                .map(|t| t.join().unwrap_or_else(|_| Err("a worker panicked".into())))
+                .collect::<Result<(), String>>()
+        })
+        .await
+        .unwrap_or_else(|_| Err("a worker panicked".into()));
+        status_task.abort();
+        joined
+    });
+    result?;
+    eprintln!("kiln: drained, exiting");
+    Ok(())
+}
+
+/// One worker's runtime: a current-thread tokio runtime. Each worker owns its listener
+/// (`SO_REUSEPORT`), its connections and its share of the upstream pools, so a request never
+/// changes threads and the scheduler needs no cross-thread synchronisation.
+fn worker_runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))
+}
+
+/// A non-blocking listening socket on `addr`; `shared` sets `SO_REUSEPORT` so that every
+/// worker can have its own listener on the same port (the kernel spreads connections).
+fn bind_proxy(addr: SocketAddr, shared: bool) -> io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    if shared {
+        socket.set_reuse_port(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}
+
+/// Resolves once `stop` turns true (or its sender is gone).
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
 }
 
 /// Resolves on the first SIGTERM or SIGINT.
@@ -230,12 +314,77 @@ fn shutdown_signal() -> io::Result<impl Future<Output = ()>> {
     })
 }
 
-struct Shared<G> {
+/// What every worker shares: the gateway, the counters, the HTTP settings.
+struct Server<G> {
     gw: Arc<G>,
     stats: Arc<Stats>,
     builder: auto::Builder<TokioExecutor>,
     listener_port: u16,
     opts: ServerOptions,
+}
+
+impl<G: Gateway> Server<G> {
+    fn new(gw: Arc<G>, listener_port: u16, opts: ServerOptions) -> Server<G> {
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .max_buf_size(opts.max_header_bytes.max(8192))
+            .header_read_timeout(opts.header_read_timeout)
+            .keep_alive(true);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(opts.max_header_bytes).unwrap_or(u32::MAX))
+            .max_concurrent_streams(opts.h2_max_concurrent_streams);
+        Server {
+            gw,
+            stats: Arc::new(Stats::new(G::INFO)),
+            builder,
+            listener_port,
+            opts,
+        }
+    }
+
+    /// Accepts on `proxy` until `shutdown` resolves; then stops accepting (new connections
+    /// are refused), lets in-flight requests finish within `opts.drain_timeout`, and cuts
+    /// what is left.
+    async fn serve(self: &Arc<Self>, proxy: TcpListener, shutdown: impl Future<Output = ()>) {
+        let (drain_tx, drain_rx) = watch::channel(false);
+        let mut conns = JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                accepted = proxy.accept() => match accepted {
+                    Ok((stream, peer)) => {
+                        let _ = stream.set_nodelay(true);
+                        conns.spawn(serve_connection(self.clone(), stream, peer, drain_rx.clone()));
+                    }
+                    Err(e) => {
+                        // Out of descriptors and the like: back off instead of spinning.
+                        eprintln!("kiln: accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+                Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            }
+        }
+
+        // Refuse new connections first, then tell probes, then drain.
+        drop(proxy);
+        self.stats.set_draining();
+        let _ = drain_tx.send(true);
+        let drained = tokio::time::timeout(self.opts.drain_timeout, async {
+            while conns.join_next().await.is_some() {}
+        })
+        .await
+        .is_ok();
+        if !drained {
+            eprintln!("kiln: drain timeout: closing {} connection(s)", conns.len());
+            conns.shutdown().await;
+        }
+    }
 }
 
 /// Serves `proxy` (and the status API on `status`) until `shutdown` resolves; then stops
@@ -249,62 +398,9 @@ pub async fn run<G: Gateway>(
     opts: ServerOptions,
 ) -> io::Result<()> {
     let listener_port = proxy.local_addr()?.port();
-    let stats = Arc::new(Stats::new(G::INFO));
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .max_buf_size(opts.max_header_bytes.max(8192))
-        .header_read_timeout(opts.header_read_timeout)
-        .keep_alive(true);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(opts.max_header_bytes).unwrap_or(u32::MAX))
-        .max_concurrent_streams(opts.h2_max_concurrent_streams);
-    let sh = Arc::new(Shared {
-        gw,
-        stats: stats.clone(),
-        builder,
-        listener_port,
-        opts,
-    });
-
-    let status_task = tokio::spawn(serve_status(status, stats.clone()));
-    let (drain_tx, drain_rx) = watch::channel(false);
-    let mut conns = JoinSet::new();
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => break,
-            accepted = proxy.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    conns.spawn(serve_connection(sh.clone(), stream, peer, drain_rx.clone()));
-                }
-                Err(e) => {
-                    // Out of descriptors and the like: back off instead of spinning.
-                    eprintln!("kiln: accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
-        }
-    }
-
-    // Refuse new connections first, then tell probes, then drain.
-    drop(proxy);
-    stats.set_draining();
-    let _ = drain_tx.send(true);
-    let drained = tokio::time::timeout(sh.opts.drain_timeout, async {
-        while conns.join_next().await.is_some() {}
-    })
-    .await
-    .is_ok();
-    if !drained {
-        eprintln!("kiln: drain timeout: closing {} connection(s)", conns.len());
-        conns.shutdown().await;
-    }
+    let server = Arc::new(Server::new(gw, listener_port, opts));
+    let status_task = tokio::spawn(serve_status(status, server.stats.clone()));
+    server.serve(proxy, shutdown).await;
     status_task.abort();
     Ok(())
 }
@@ -312,12 +408,27 @@ pub async fn run<G: Gateway>(
 /// Requests in flight on one connection, and when the last one ended.
 struct Activity {
     active: AtomicUsize,
-    last: Mutex<Instant>,
+    /// When the connection was accepted; `last_ns` counts from here.
+    origin: Instant,
+    last_ns: AtomicU64,
 }
 
 impl Activity {
+    fn new() -> Activity {
+        Activity {
+            active: AtomicUsize::new(0),
+            origin: Instant::now(),
+            last_ns: AtomicU64::new(0),
+        }
+    }
+
     fn last(&self) -> Instant {
-        *self.last.lock().unwrap_or_else(|p| p.into_inner())
+        self.origin + Duration::from_nanos(self.last_ns.load(Ordering::SeqCst))
+    }
+
+    fn touch(&self) {
+        let ns = u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.last_ns.store(ns, Ordering::SeqCst);
     }
 
     /// Resolves once no request has been in flight for `idle`.
@@ -349,7 +460,7 @@ impl ActiveGuard {
 
 impl Drop for ActiveGuard {
     fn drop(&mut self) {
-        *self.0.last.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        self.0.touch();
         self.0.active.fetch_sub(1, Ordering::SeqCst);
     }
 }
@@ -382,15 +493,12 @@ impl HttpBody for Tracked {
 }
 
 async fn serve_connection<G: Gateway>(
-    sh: Arc<Shared<G>>,
+    sh: Arc<Server<G>>,
     stream: TcpStream,
     peer: SocketAddr,
     mut drain: watch::Receiver<bool>,
 ) {
-    let act = Arc::new(Activity {
-        active: AtomicUsize::new(0),
-        last: Mutex::new(Instant::now()),
-    });
+    let act = Arc::new(Activity::new());
     let svc = {
         let sh = sh.clone();
         let act = act.clone();
@@ -445,8 +553,8 @@ fn generated(mut resp: Response, request_id: &str, started: Instant) -> Response
     let h = resp.headers_mut();
     h.insert(header::SERVER, SERVER);
     h.insert(
-        "x-kong-response-latency",
-        HeaderValue::from(ms_since(started)),
+        &X_KONG_RESPONSE_LATENCY,
+        response::number_value(ms_since(started)),
     );
     if let Ok(v) = HeaderValue::from_str(request_id) {
         h.insert(&X_KONG_REQUEST_ID, v);
@@ -455,7 +563,7 @@ fn generated(mut resp: Response, request_id: &str, started: Instant) -> Response
 }
 
 /// Headers of a response that came from the upstream.
-fn proxied(mut resp: Response, cx: &Ctx) -> Response {
+fn proxied(mut resp: Response, cx: &mut Ctx) -> Response {
     let h = resp.headers_mut();
     if !h.contains_key(header::SERVER) {
         h.insert(header::SERVER, SERVER);
@@ -463,12 +571,12 @@ fn proxied(mut resp: Response, cx: &Ctx) -> Response {
     let via = append_value(h, &header::VIA, RESPONSE_VIA);
     h.insert(header::VIA, via);
     if let Some(ms) = cx.upstream_latency_ms {
-        h.insert("x-kong-upstream-latency", HeaderValue::from(ms));
+        h.insert(&X_KONG_UPSTREAM_LATENCY, response::number_value(ms));
     }
     if let Some(ms) = cx.proxy_latency_ms {
-        h.insert("x-kong-proxy-latency", HeaderValue::from(ms));
+        h.insert(&X_KONG_PROXY_LATENCY, response::number_value(ms));
     }
-    if let Ok(v) = HeaderValue::from_str(&cx.request_id) {
+    if let Some(v) = cx.request_id_value() {
         h.insert(&X_KONG_REQUEST_ID, v);
     }
     resp
@@ -489,7 +597,7 @@ fn append_value(h: &HeaderMap, name: &header::HeaderName, value: &'static str) -
 
 /// One request on the proxy listener.
 async fn handle<G: Gateway>(
-    sh: &Shared<G>,
+    sh: &Server<G>,
     peer: SocketAddr,
     req: http::Request<Incoming>,
 ) -> Response {
@@ -600,6 +708,7 @@ async fn handle<G: Gateway>(
         #[cfg(feature = "proxy-cache")]
         proxy_cache: None,
         rate_limiting: None,
+        request_id_header: None,
     };
 
     let body: Body = body.map_err(|e| -> BoxError { Box::new(e) }).boxed();
@@ -625,7 +734,7 @@ async fn handle<G: Gateway>(
     if cx.kong_generated {
         generated(resp, &cx.request_id, cx.started)
     } else {
-        proxied(resp, &cx)
+        proxied(resp, &mut cx)
     }
 }
 

@@ -30,7 +30,10 @@ pub(crate) struct TimedIo {
     /// elsewhere).
     read_timeout: Option<Duration>,
     write_timeout: Duration,
+    /// Fires at or before `read_deadline`, never after: it is moved only when it fires
+    /// early, so a request whose response comes in time costs no timer update.
     read_timer: Pin<Box<Sleep>>,
+    read_deadline: Instant,
     read_armed: bool,
     write_timer: Pin<Box<Sleep>>,
     write_armed: bool,
@@ -50,6 +53,7 @@ impl TimedIo {
             read_timer: Box::pin(tokio::time::sleep_until(
                 now + read_timeout.unwrap_or(write_timeout),
             )),
+            read_deadline: now + read_timeout.unwrap_or(write_timeout),
             read_armed: false,
             write_timer: Box::pin(tokio::time::sleep_until(now + write_timeout)),
             write_armed: false,
@@ -95,16 +99,25 @@ impl AsyncRead for TimedIo {
                     return Poll::Pending;
                 };
                 if !this.read_armed {
-                    let deadline = Instant::now() + read_timeout;
-                    this.read_timer.as_mut().reset(deadline);
+                    this.read_deadline = Instant::now() + read_timeout;
                     this.read_armed = true;
-                }
-                match this.read_timer.as_mut().poll(cx) {
-                    Poll::Ready(()) => {
-                        this.read_armed = false;
-                        Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, READ_TIMEOUT)))
+                    if this.read_timer.deadline() > this.read_deadline {
+                        this.read_timer.as_mut().reset(this.read_deadline);
                     }
-                    Poll::Pending => Poll::Pending,
+                }
+                loop {
+                    match this.read_timer.as_mut().poll(cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(()) if Instant::now() >= this.read_deadline => {
+                            this.read_armed = false;
+                            return Poll::Ready(Err(io::Error::new(
+                                io::ErrorKind::TimedOut,
+                                READ_TIMEOUT,
+                            )));
+                        }
+                        // Fired for an earlier deadline: wait for the current one.
+                        Poll::Ready(()) => this.read_timer.as_mut().reset(this.read_deadline),
+                    }
                 }
             }
         }

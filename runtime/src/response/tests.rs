@@ -151,3 +151,33 @@ fn exit_json_is_compact() {
         "{\"message\":\"Please use HTTPS protocol\"}"
     );
 }
+
+#[test]
+fn ip_values_print_as_nginx_does() {
+    use std::net::IpAddr;
+    for text in [
+        "0.0.0.0",
+        "1.2.3.4",
+        "10.20.30.40",
+        "127.0.0.1",
+        "100.200.250.255",
+        "9.99.100.109",
+        "::1",
+        "2001:db8::8a2e:370:7334",
+        "::ffff:192.0.2.1",
+        "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+    ] {
+        let ip: IpAddr = text.parse().expect("address");
+        assert_eq!(ip_value(ip), text, "{text}");
+        assert_eq!(ip_value(ip), ip.to_string().as_str());
+    }
+}
+
+#[test]
+fn number_values_from_the_table_and_beyond() {
+    for n in [0u64, 7, 42, 999, 1000, 8000, 65535, u64::MAX] {
+        assert_eq!(number_value(n), n.to_string().as_str(), "{n}");
+        // the second call (table or per-thread cache) gives the same
+        assert_eq!(number_value(n), n.to_string().as_str(), "{n}");
+    }
+}
