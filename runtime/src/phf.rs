@@ -181,6 +181,12 @@ fn key_eq(stored: &[u8], probe: &[u8]) -> bool {
     }
 }
 
+/// `a == b` for short strings such as hosts, inline and without a call to `memcmp`.
+#[inline]
+pub(crate) fn str_eq(a: &str, b: &str) -> bool {
+    key_eq(a.as_bytes(), b.as_bytes())
+}
+
 /// The bucket of a hash among `n_buckets` (a power of two, or 0): its top bits.
 #[inline(always)]
 fn bucket_of(h: u64, n_buckets: usize) -> usize {
