@@ -5,7 +5,10 @@
 //!
 //! Equivalence notes: matchit is segment-aware and has no priorities, so its prefix routes
 //! are `/svcN/v1/{*rest}` (Kong's `/svcN/v1` also matches `/svcN/v1x`); the hash-map prefix
-//! router looks up `path[..len]` for every distinct prefix length, longest first.
+//! router looks up `path[..len]` for every distinct prefix length, longest first. matchit
+//! matches paths only, so exact hosts compare with the hash map alone, and regexes (which a
+//! hash map cannot do) with matchit's `{id}` parameters alone. The mixed table's peer is
+//! both: the hash map for the hosts, then matchit for the paths, then the method check.
 
 use std::{collections::HashMap, hint::black_box, time::Duration};
 
@@ -252,6 +255,28 @@ fn mixed(c: &mut Criterion) {
             });
         }
         let router = Router::new(tables(subs, regexes)).expect("router");
+
+        // The peer: hosts in a hash map, paths in matchit (a regex route is `{id}`-shaped,
+        // a prefix route `{*rest}`), methods checked after the path match.
+        let by_host: HashMap<&str, u32, RandomState> =
+            (0..third).map(|i| (host(i), i as u32)).collect();
+        let mut mit = matchit::Router::new();
+        for i in 0..third {
+            mit.insert(format!("/items/{i}/{{n}}"), (third + i) as u32)
+                .expect("matchit");
+            mit.insert(format!("/api/{i:05}/{{*rest}}"), (2 * third + i) as u32)
+                .expect("matchit");
+        }
+        let methods = ["GET", "POST"];
+        let peer_find = |host: &str, path: &str, method: &str| {
+            if let Some(&r) = by_host.get(host) {
+                return Some(r);
+            }
+            let m = mit.at(path).ok()?;
+            let r = *m.value;
+            (r < 2 * third as u32 || methods.contains(&method)).then_some(r)
+        };
+
         let mid = third / 2;
         let cases = [
             ("host", host(mid), "/x"),
@@ -260,10 +285,20 @@ fn mixed(c: &mut Criterion) {
             ("miss", "other.org", "/nothing"),
         ];
         for (name, h, p) in cases {
+            assert_eq!(
+                find(&router, h, p, &headers),
+                peer_find(h, p, "GET"),
+                "{name}"
+            );
             g.bench_with_input(
                 BenchmarkId::new(format!("kiln_router_{name}"), n),
                 &(h, p),
                 |b, (h, p)| b.iter(|| find(&router, black_box(h), black_box(p), &headers)),
+            );
+            g.bench_with_input(
+                BenchmarkId::new(format!("foldhash_matchit_{name}"), n),
+                &(h, p),
+                |b, (h, p)| b.iter(|| peer_find(black_box(h), black_box(p), "GET")),
             );
         }
     }

@@ -3,14 +3,23 @@
 //!
 //! The scheme is hash-and-displace with minimal size: `n` keys live in exactly `n` slots.
 //! A key's [`hash`] picks a bucket (`disps.len()` buckets, about three keys each); the
-//! bucket's displacement `d` then picks the slot:
+//! bucket's displacement, an odd 64-bit multiplier `m`, then picks the slot by
+//! multiply-shift hashing:
 //!
 //! ```text
 //! h      = hash(seed, key)
-//! bucket = fastrange(h, disps.len())
-//! slot   = fastrange(mum(h ^ (disps[bucket] * K0), K1), keys.len())
+//! bucket = h >> (64 - log2(disps.len()))        (0 when there is one bucket)
+//! slot   = fastrange(h * disps[bucket] mod 2^64, keys.len())
 //! found  = keys[slot] == key
 //! ```
+//!
+//! `disps.len()` is a power of two (about a third of the key count, rounded up), so the
+//! bucket is the top bits of `h`; `fastrange(x, n)` is `(x * n) >> 64` in 128-bit
+//! arithmetic. Keys of one bucket share the top bits of `h` but differ elsewhere, and the
+//! high bits of `h * m` for a random odd `m` separate distinct `h` like a universal hash, so
+//! [`build`] finds a working `m` for every bucket after a few tries. After the hash, a
+//! lookup is a shift, a load, one 64-bit and one 128-bit multiply, and a key compare that
+//! reuses the hash's word loads instead of calling `memcmp`.
 //!
 //! Everything here is fully specified (no platform-, version- or std-dependent hashing), so
 //! a layout computed by `kiln` on one machine is valid for a runtime on any other.
@@ -39,12 +48,14 @@
 const K0: u64 = 0xa076_1d64_78bd_642f;
 /// wyhash's second constant.
 const K1: u64 = 0xe703_7ed1_a0b4_28db;
+/// wyhash's third constant.
+const K2: u64 = 0x8ebc_6af0_9c88_c6e3;
 
 /// First seed [`build`] tries; later tries add wyhash's first constant. Fixed so layouts are
 /// reproducible.
 pub const START_SEED: u64 = 0x6b69_6c6e_2d70_6866; // "kiln-phf"
 
-/// How many displacement values one bucket may try before the seed is changed.
+/// How many multipliers one bucket may try before the seed is changed.
 const MAX_DISPLACEMENT_TRIES: u32 = 1 << 22;
 /// How many seeds [`build`] tries before giving up (never reached in practice).
 const MAX_SEEDS: u32 = 64;
@@ -62,85 +73,150 @@ const fn fastrange(x: u64, n: usize) -> usize {
     (((x as u128) * (n as u128)) >> 64) as usize
 }
 
-/// The string hash used by [`PhfMap`]: a wyhash-style mix over 16-byte little-endian chunks.
+/// The string hash used by [`PhfMap`]: a wyhash-style mix that reads every byte exactly
+/// through (possibly overlapping) little-endian loads, with no per-byte loop.
 ///
-/// Specification (so the compiler and the runtime can never disagree): `h = seed ^ K0`;
-/// for each full 16-byte chunk, read as little-endian words `a`, `b`:
-/// `h = mum(a ^ K1, b ^ h)`; the remaining 0–15 bytes give `a` (their first up to 8 bytes)
-/// and `b` (the bytes after those), each zero-padded little-endian; the result is
-/// `mum(a ^ K1, b ^ h ^ len)`. `mum(x, y)` is the 128-bit product folded by XOR of its
-/// halves; `K0`, `K1` are wyhash's first two constants. Stable across versions and
-/// platforms: changing it is a breaking change of every generated table.
+/// Specification (so the compiler and the runtime can never disagree). Let `n` be the key
+/// length, `w(i)` the 8 bytes at offset `i` and `v(i)` the 4 bytes at offset `i`, both read
+/// as little-endian integers, and `s = seed ^ K0`. The words `(a, b)` are:
+///
+/// | `n` | `a` | `b` |
+/// |---|---|---|
+/// | 0 | 0 | 0 |
+/// | 1–3 | `key[0] \| key[n/2] << 8 \| key[n-1] << 16` | 0 |
+/// | 4–7 | `v(0)` | `v(n-4)` |
+/// | 8–16 | `w(0)` | `w(n-8)` |
+/// | > 16 | `w(n-16)` | `w(n-8)` |
+///
+/// The result is `mum(a ^ s ^ K1, b ^ s ^ K2 ^ n) ^ t`, where `t = 0` when `n <= 16`, and
+/// otherwise `t = c` after, starting from `c = rotate_left(s, 32)`, for `i = 0, 16, 32, …`
+/// while `n - i > 16`: `c = mum(w(i) ^ c ^ K1, w(i+8) ^ c ^ K2)`. `mum(x, y)` is the
+/// 128-bit product folded by XOR of its halves; `K0`, `K1`, `K2` are wyhash's first three
+/// constants. Given `n`, the loads cover every byte, so keys of one length that differ
+/// anywhere get unrelated hashes; the two products of a 17–32 byte key are independent, so
+/// they run in parallel. Stable across versions and platforms: changing it is a breaking
+/// change of every generated table.
 #[inline]
 pub fn hash(seed: u64, key: &[u8]) -> u64 {
-    let mut h = seed ^ K0;
-    let mut chunks = key.chunks_exact(16);
-    for chunk in &mut chunks {
-        let (a, b) = chunk.split_at(8);
-        h = mum(word(a) ^ K1, word(b) ^ h);
-    }
-    let rest = chunks.remainder();
-    let (a, b) = if rest.len() > 8 {
-        let (a, b) = rest.split_at(8);
-        (word(a), tail_word(b))
+    let n = key.len();
+    let s = seed ^ K0;
+    let (a, b, t) = if n <= 16 {
+        let (a, b) = short_words(key);
+        (a, b, 0)
     } else {
-        (tail_word(rest), 0)
+        let c = s.rotate_left(32);
+        let t = if n <= 32 {
+            mum(w64(key, 0) ^ c ^ K1, w64(key, 8) ^ c ^ K2)
+        } else {
+            // The 16-byte chunks at 0, 16, … that end before the last byte: those at `i`
+            // with `n - i > 16`.
+            key[..n - 1].chunks_exact(16).fold(c, |c, chunk| {
+                mum(w64(chunk, 0) ^ c ^ K1, w64(chunk, 8) ^ c ^ K2)
+            })
+        };
+        (w64(key, n - 16), w64(key, n - 8), t)
     };
-    mum(a ^ K1, b ^ h ^ key.len() as u64)
+    mum(a ^ s ^ K1, b ^ s ^ K2 ^ n as u64) ^ t
 }
 
-/// Eight bytes as a little-endian word.
+/// `(a, b)` of [`hash`] for a key of at most 16 bytes: together with the length they
+/// determine the key.
 #[inline(always)]
-fn word(bytes: &[u8]) -> u64 {
-    let mut w = [0u8; 8];
-    w.copy_from_slice(bytes);
-    u64::from_le_bytes(w)
-}
-
-/// The 0–7 bytes `rest` as a zero-padded little-endian word, read with at most two
-/// overlapping loads instead of a variable-length copy (which costs more than the hash).
-#[inline(always)]
-fn tail_word(rest: &[u8]) -> u64 {
-    let n = rest.len();
-    match rest {
-        [] => 0,
-        [a, ..] if n < 4 => {
-            // n = 1, 2, 3: bytes 0, n/2 and n-1 cover every byte (overlaps OR the same bits).
-            let mid = rest.get(n / 2).copied().unwrap_or(0);
-            let last = rest.get(n - 1).copied().unwrap_or(0);
-            u64::from(*a) | u64::from(mid) << (8 * (n / 2)) | u64::from(last) << (8 * (n - 1))
-        }
-        [a, b, c, d, ..] => {
-            // n = 4..=7: the first four bytes, and the last four shifted past the overlap.
-            let lo = u32::from_le_bytes([*a, *b, *c, *d]) as u64;
-            let hi = match rest.get(n - 4..) {
-                Some(&[e, f, g, h]) => u32::from_le_bytes([e, f, g, h]) as u64,
-                _ => 0,
-            };
-            lo | (hi >> (8 * 8usize.saturating_sub(n))) << 32
-        }
-        _ => 0,
+fn short_words(key: &[u8]) -> (u64, u64) {
+    let n = key.len();
+    if n >= 8 {
+        (w64(key, 0), w64(key, n - 8))
+    } else if n >= 4 {
+        (w32(key, 0), w32(key, n - 4))
+    } else if let Some(&first) = key.first() {
+        // n = 1, 2, 3: bytes 0, n/2 and n-1 cover every byte.
+        let mid = key.get(n / 2).copied().unwrap_or(0);
+        let last = key.get(n - 1).copied().unwrap_or(0);
+        (
+            u64::from(first) | u64::from(mid) << 8 | u64::from(last) << 16,
+            0,
+        )
+    } else {
+        (0, 0)
     }
 }
 
-/// The slot a displacement sends a hash to.
+/// The 8 bytes at `at` as a little-endian word (0 past the end: callers never read there,
+/// and with the length known the compiler drops the check).
 #[inline(always)]
-fn slot_of(h: u64, disp: u32, slots: usize) -> usize {
-    fastrange(mum(h ^ (disp as u64).wrapping_mul(K0), K1), slots)
+fn w64(bytes: &[u8], at: usize) -> u64 {
+    match bytes.get(at..).and_then(<[u8]>::first_chunk) {
+        Some(w) => u64::from_le_bytes(*w),
+        None => 0,
+    }
+}
+
+/// The 4 bytes at `at` as a little-endian word (0 past the end, as [`w64`]).
+#[inline(always)]
+fn w32(bytes: &[u8], at: usize) -> u64 {
+    match bytes.get(at..).and_then(<[u8]>::first_chunk) {
+        Some(w) => u64::from(u32::from_le_bytes(*w)),
+        None => 0,
+    }
+}
+
+/// `stored == probe`, comparing with the same overlapping word loads as [`hash`] (a call
+/// to `memcmp` costs more than the whole lookup for host-sized keys).
+#[inline(always)]
+fn key_eq(stored: &[u8], probe: &[u8]) -> bool {
+    let n = probe.len();
+    if stored.len() != n {
+        return false;
+    }
+    if n <= 16 {
+        short_words(stored) == short_words(probe)
+    } else if n <= 32 {
+        let diff = (w64(stored, 0) ^ w64(probe, 0))
+            | (w64(stored, 8) ^ w64(probe, 8))
+            | (w64(stored, n - 16) ^ w64(probe, n - 16))
+            | (w64(stored, n - 8) ^ w64(probe, n - 8));
+        diff == 0
+    } else {
+        stored == probe
+    }
+}
+
+/// `a == b` for short strings such as hosts, inline and without a call to `memcmp`.
+#[inline]
+pub(crate) fn str_eq(a: &str, b: &str) -> bool {
+    key_eq(a.as_bytes(), b.as_bytes())
+}
+
+/// The bucket of a hash among `n_buckets` (a power of two, or 0): its top bits.
+#[inline(always)]
+fn bucket_of(h: u64, n_buckets: usize) -> usize {
+    // 2^k buckets: shift by 64 - k (by 64 or more for one or no bucket, which gives 0).
+    h.checked_shr(n_buckets.leading_zeros() + 1).unwrap_or(0) as usize
+}
+
+/// The slot a bucket's multiplier sends a hash to.
+#[inline(always)]
+fn slot_of(h: u64, mult: u64, slots: usize) -> usize {
+    fastrange(h.wrapping_mul(mult), slots)
+}
+
+/// The `d`-th multiplier [`build`] tries for a bucket under `seed`: odd, pseudo-random.
+fn multiplier(seed: u64, d: u32) -> u64 {
+    mum(seed ^ u64::from(d), K2) | 1
 }
 
 /// A static perfect hash map: `keys[i]` maps to `values[i]`.
 ///
 /// Every field is written as a literal by the compiler from a [`PhfLayout`]; the invariants
-/// are `keys.len() == values.len()`, `disps.len() == 0` exactly when `keys` is empty, and
-/// every key sits in the slot `hash`/`disps` send it to. A table that breaks them gives
-/// wrong answers (never a panic).
+/// are `keys.len() == values.len()`, `disps.len()` is a power of two (0 exactly when `keys`
+/// is empty), and every key sits in the slot `hash`/`disps` send it to. A table that breaks
+/// them gives wrong answers (never a panic).
 #[derive(Debug)]
 pub struct PhfMap<V: 'static> {
     /// [`PhfLayout::seed`].
     pub seed: u64,
-    /// [`PhfLayout::disps`]: one displacement per bucket.
-    pub disps: &'static [u32],
+    /// [`PhfLayout::disps`]: one odd multiplier per bucket.
+    pub disps: &'static [u64],
     /// Key of each slot: `keys[i] = input_keys[layout.slots[i]]`.
     pub keys: &'static [&'static str],
     /// Value of each slot, in the same order as `keys`.
@@ -167,15 +243,14 @@ impl<V: 'static> PhfMap<V> {
     }
 
     /// The slot holding `key`, if present: an index into `keys` and `values`.
-    #[inline]
+    #[inline(always)]
     pub fn slot(&self, key: &str) -> Option<usize> {
-        if self.disps.is_empty() {
-            return None;
-        }
-        let h = hash(self.seed, key.as_bytes());
-        let disp = *self.disps.get(fastrange(h, self.disps.len()))?;
-        let slot = slot_of(h, disp, self.keys.len());
-        (*self.keys.get(slot)? == key).then_some(slot)
+        let key = key.as_bytes();
+        let h = hash(self.seed, key);
+        // An empty map has no buckets: the bucket is 0 and the read fails.
+        let mult = *self.disps.get(bucket_of(h, self.disps.len()))?;
+        let slot = slot_of(h, mult, self.keys.len());
+        key_eq(self.keys.get(slot)?.as_bytes(), key).then_some(slot)
     }
 
     /// The value of `key`, if present.
@@ -190,8 +265,9 @@ impl<V: 'static> PhfMap<V> {
 pub struct PhfLayout {
     /// Goes to [`PhfMap::seed`].
     pub seed: u64,
-    /// Goes to [`PhfMap::disps`] (empty exactly when there are no keys).
-    pub disps: Vec<u32>,
+    /// Goes to [`PhfMap::disps`]: one odd multiplier per bucket, a power of two of them
+    /// (none exactly when there are no keys).
+    pub disps: Vec<u64>,
     /// For each slot `i`, the index in the input of the key stored there: a permutation of
     /// `0..keys.len()`. [`PhfMap::keys`]`[i]` is `input[slots[i]]`, and so is its value.
     pub slots: Vec<usize>,
@@ -253,11 +329,12 @@ fn check_distinct(keys: &[&str]) -> Result<(), PhfError> {
 
 fn try_seed(keys: &[&str], seed: u64) -> Option<PhfLayout> {
     let n = keys.len();
-    let n_buckets = n.div_ceil(3);
+    // About three keys per bucket: a power of two from n/3 up to 2n/3.
+    let n_buckets = n.div_ceil(3).next_power_of_two();
     let hashes: Vec<u64> = keys.iter().map(|k| hash(seed, k.as_bytes())).collect();
     let mut buckets: Vec<Vec<usize>> = vec![Vec::new(); n_buckets];
     for (i, &h) in hashes.iter().enumerate() {
-        buckets[fastrange(h, n_buckets)].push(i);
+        buckets[bucket_of(h, n_buckets)].push(i);
     }
     // Largest buckets first (while the table is empty); ties by index, for determinism.
     let mut order: Vec<usize> = (0..n_buckets).collect();
@@ -265,7 +342,8 @@ fn try_seed(keys: &[&str], seed: u64) -> Option<PhfLayout> {
 
     const FREE: usize = usize::MAX;
     let mut slots = vec![FREE; n];
-    let mut disps = vec![0u32; n_buckets];
+    // Empty buckets keep multiplier 1: no key reads it.
+    let mut disps = vec![1u64; n_buckets];
     let mut taken: Vec<usize> = Vec::new();
     for b in order {
         let members = &buckets[b];
@@ -274,9 +352,10 @@ fn try_seed(keys: &[&str], seed: u64) -> Option<PhfLayout> {
         }
         let mut placed = false;
         'disp: for d in 0..MAX_DISPLACEMENT_TRIES {
+            let mult = multiplier(seed, d);
             taken.clear();
             for &k in members {
-                let s = slot_of(hashes[k], d, n);
+                let s = slot_of(hashes[k], mult, n);
                 if slots[s] != FREE || taken.contains(&s) {
                     continue 'disp;
                 }
@@ -285,7 +364,7 @@ fn try_seed(keys: &[&str], seed: u64) -> Option<PhfLayout> {
             for (&k, &s) in members.iter().zip(&taken) {
                 slots[s] = k;
             }
-            disps[b] = d;
+            disps[b] = mult;
             placed = true;
             break;
         }

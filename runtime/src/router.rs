@@ -406,7 +406,7 @@ impl Router {
 #[inline]
 fn host_matches(h: &HostMatch, req: &RouteRequest<'_>) -> bool {
     let (ok, port) = match *h {
-        HostMatch::Exact { host, port } => (req.host == host, port),
+        HostMatch::Exact { host, port } => (crate::phf::str_eq(req.host, host), port),
         HostMatch::Suffix { suffix, port } => (req.host.ends_with(suffix), port),
         HostMatch::Prefix { prefix, port } => (req.host.starts_with(prefix), port),
     };

@@ -22,14 +22,17 @@ fn hash_is_pinned() {
     // Generated tables depend on these exact values: a change here is a breaking change.
     // Cross-checked against an independent implementation of the spec in `hash`'s doc.
     let cases: &[(u64, &str, u64)] = &[
-        (0, "", 0x1ff5_c292_3a78_8d2c),
-        (0, "a", 0x6837_7a57_0959_786f),
-        (0, "abcdefgh", 0xbd0c_5905_8aaf_613b),
-        (START_SEED, "api.example.com", 0xc9af_01be_1781_5d74),
+        (0, "", 0x916f_e8c8_33a7_6f34),
+        (0, "a", 0x6f76_8532_2757_e6fa),
+        (0, "abc", 0xa60a_d875_f364_7e14),
+        (0, "abcdefgh", 0xdff3_af05_a2ea_6eed),
+        (0, "abcdefghi", 0xd09f_6d00_8101_ee41),
+        (START_SEED, "api.example.com", 0x7cad_61ab_9701_5383),
+        (START_SEED, "svc5000.example.com", 0x41e6_daaa_7fa9_d9e4),
         (
             7,
             "0123456789abcdef-0123456789abcdef!",
-            0x8896_4325_6c10_1008,
+            0x8fb6_8c66_9325_7195,
         ),
     ];
     for (seed, key, want) in cases {
@@ -139,15 +142,52 @@ fn malformed_table_does_not_panic() {
 }
 
 #[test]
-fn tail_word_is_zero_padded_little_endian() {
-    let bytes = [0x11u8, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77];
-    for n in 0..=7 {
-        let mut padded = [0u8; 8];
-        padded[..n].copy_from_slice(&bytes[..n]);
-        assert_eq!(
-            tail_word(&bytes[..n]),
-            u64::from_le_bytes(padded),
-            "n = {n}"
-        );
+fn every_byte_counts() {
+    // The overlapping loads must cover every byte at every length (hosts share long
+    // prefixes and suffixes), and the compare must see every byte too.
+    let base: Vec<u8> = (0..80u8).map(|i| b'a' + i % 26).collect();
+    for n in 0..=base.len() {
+        let key = &base[..n];
+        assert!(key_eq(key, key), "n = {n}");
+        for i in 0..n {
+            let mut other = key.to_vec();
+            other[i] ^= 0x20;
+            assert_ne!(hash(3, key), hash(3, &other), "n = {n}, byte {i}");
+            assert!(!key_eq(key, &other), "n = {n}, byte {i}");
+            assert!(!key_eq(&other, key), "n = {n}, byte {i}");
+        }
+        assert!(!key_eq(key, &base[..n.saturating_sub(1)]) || n == 0);
     }
+}
+
+#[test]
+fn hosts_sharing_prefix_and_suffix() {
+    // The shape that defeats a hash of only the first and last bytes.
+    let keys: Vec<&'static str> = (0..20_000)
+        .map(|i| &*String::leak(format!("service-{i:05}.internal.corp.example.com")))
+        .collect();
+    let map = leak_map(&keys);
+    for (i, k) in keys.iter().enumerate() {
+        assert_eq!(map.get(k), Some(&i));
+    }
+    assert_eq!(map.get("service-20000.internal.corp.example.com"), None);
+}
+
+#[test]
+fn buckets_are_a_power_of_two_of_odd_multipliers() {
+    for n in [1usize, 2, 3, 4, 7, 1000, 3073] {
+        let layout = build(&generated_keys(n)).expect("distinct");
+        assert!(layout.disps.len().is_power_of_two(), "n = {n}");
+        assert!(layout.disps.len() >= n.div_ceil(3), "n = {n}");
+        assert!(layout.disps.iter().all(|m| m % 2 == 1), "n = {n}");
+    }
+}
+
+#[test]
+fn bucket_is_the_top_bits() {
+    assert_eq!(bucket_of(u64::MAX, 0), 0);
+    assert_eq!(bucket_of(u64::MAX, 1), 0);
+    assert_eq!(bucket_of(u64::MAX, 2), 1);
+    assert_eq!(bucket_of(1 << 63, 4), 2);
+    assert_eq!(bucket_of(u64::MAX, 1 << 12), (1 << 12) - 1);
 }
