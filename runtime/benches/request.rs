@@ -11,24 +11,19 @@
 //!   `path_handling` v0, which v1 equals under `traditional_compatible`), the upstream
 //!   `Host`, and the header rewrite on a small and a large header set.
 //!
-//! The header rewrite of `proxy.rs` is private, so [`rewrite_headers`] repeats its
-//! `HeaderMap` edits with public calls (kong-compat.md §2.5–2.6): it measures the same work
-//! and must be kept in step when the proxy changes what it sends.
+//! The header rewrite is the proxy's own (`proxy::rewrite_request_headers`, exposed for
+//! this benchmark only).
 //!
 //! `cargo bench -p kiln-runtime --bench request -- --quick`
 
 use std::{hint::black_box, net::SocketAddr, time::Duration};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use http::{
-    header::{self, HeaderName},
-    uri::PathAndQuery,
-    HeaderMap, HeaderValue, Uri, Version,
-};
+use http::{header, uri::PathAndQuery, HeaderMap, HeaderValue, Uri, Version};
 use kiln_runtime::{
     ctx::{Ctx, MatchInfo},
     gateway::RouteSpec,
-    path, request_id, VERSION,
+    path, request_id,
 };
 
 static ROUTE: RouteSpec = RouteSpec {
@@ -104,97 +99,6 @@ fn large_headers() -> HeaderMap {
     h
 }
 
-static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
-static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-static X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
-static X_FORWARDED_PATH: HeaderName = HeaderName::from_static("x-forwarded-path");
-static X_FORWARDED_PREFIX: HeaderName = HeaderName::from_static("x-forwarded-prefix");
-static X_KONG_REQUEST_ID: HeaderName = HeaderName::from_static("x-kong-request-id");
-
-/// Existing values of `name` and `value` joined as one `a, b` value.
-fn joined(headers: &HeaderMap, name: &HeaderName, value: &str) -> Option<HeaderValue> {
-    let mut out = String::new();
-    for v in headers.get_all(name) {
-        if let Ok(s) = v.to_str() {
-            if !s.is_empty() {
-                out += s;
-                out += ", ";
-            }
-        }
-    }
-    out += value;
-    HeaderValue::from_str(&out).ok()
-}
-
-/// The proxy's edits of the client headers for the upstream request (see the module doc).
-fn rewrite_headers(cx: &Ctx, headers: &mut HeaderMap) {
-    let keep_trailers = headers
-        .get(header::TE)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
-    // Hop-by-hop: those the client's `Connection` names, then the fixed list.
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-        .collect();
-    for name in named {
-        headers.remove(name);
-    }
-    for name in [
-        header::CONNECTION,
-        HeaderName::from_static("keep-alive"),
-        HeaderName::from_static("proxy-connection"),
-        header::TE,
-        header::TRANSFER_ENCODING,
-        header::UPGRADE,
-        HeaderName::from_static("proxy"),
-        header::EXPECT,
-    ] {
-        headers.remove(name);
-    }
-    if keep_trailers {
-        headers.insert(header::TE, HeaderValue::from_static("trailers"));
-    }
-    headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
-
-    let ip = cx.client_addr.ip().to_string();
-    if let Ok(v) = HeaderValue::from_str(&ip) {
-        headers.insert(&X_REAL_IP, v);
-    }
-    if let Some(v) = joined(headers, &X_FORWARDED_FOR, &ip) {
-        headers.insert(&X_FORWARDED_FOR, v);
-    }
-    headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static(cx.scheme));
-    if let Ok(v) = HeaderValue::from_str(&cx.host.to_ascii_lowercase()) {
-        headers.insert(&X_FORWARDED_HOST, v);
-    }
-    headers.insert(&X_FORWARDED_PORT, HeaderValue::from(cx.listener_port));
-    if let Ok(v) = HeaderValue::from_str(cx.request_uri.path()) {
-        headers.insert(&X_FORWARDED_PATH, v);
-    }
-    let prefix = cx
-        .matched
-        .matched_len
-        .and_then(|len| cx.normalized_path.get(..len))
-        .filter(|p| !p.is_empty() && *p != "/")
-        .and_then(|p| HeaderValue::from_str(p).ok());
-    match prefix {
-        Some(p) => headers.insert(&X_FORWARDED_PREFIX, p),
-        None => headers.remove(&X_FORWARDED_PREFIX),
-    };
-    let via = format!("1.1 kiln/{VERSION}");
-    if let Some(v) = joined(headers, &header::VIA, &via) {
-        headers.insert(header::VIA, v);
-    }
-    if let Ok(v) = HeaderValue::from_str(&cx.request_id) {
-        headers.insert(&X_KONG_REQUEST_ID, v);
-    }
-}
-
 fn matched(normalized: &str) -> MatchInfo {
     MatchInfo {
         route: 0,
@@ -220,7 +124,7 @@ fn server_part(uri: &Uri, raw_host: &str) -> Option<Ctx> {
 }
 
 /// The proxy's part before the first upstream write.
-fn proxy_part(cx: &Ctx, uri: &Uri, headers: &mut HeaderMap) -> Option<Uri> {
+fn proxy_part(cx: &mut Ctx, uri: &Uri, headers: &mut HeaderMap) -> Option<Uri> {
     let target = path::upstream_path(
         SERVICE_PATH,
         &cx.normalized_path,
@@ -228,7 +132,7 @@ fn proxy_part(cx: &Ctx, uri: &Uri, headers: &mut HeaderMap) -> Option<Uri> {
         uri.query(),
     );
     let pq = PathAndQuery::try_from(target).ok()?;
-    rewrite_headers(cx, headers);
+    kiln_runtime::proxy::rewrite_request_headers(cx, None, headers);
     headers.insert(
         header::HOST,
         HeaderValue::from_static("backend.internal:8080"),
@@ -264,8 +168,8 @@ fn empty_chain(c: &mut Criterion) {
         b.iter_batched_ref(
             small_headers,
             |h| {
-                let cx = server_part(black_box(&uri), black_box(RAW_HOST))?;
-                proxy_part(&cx, &uri, h).map(|u| (u, cx))
+                let mut cx = server_part(black_box(&uri), black_box(RAW_HOST))?;
+                proxy_part(&mut cx, &uri, h).map(|u| (u, cx))
             },
             BatchSize::SmallInput,
         )
@@ -341,13 +245,17 @@ fn rewrite(c: &mut Criterion) {
         b.iter(|| path::upstream_host_header(black_box("backend.internal"), 8080, "http"))
     });
     let uri: Uri = format!("{RAW_PATH}?{QUERY}").parse().expect("uri");
-    let cx = server_part(&uri, RAW_HOST).expect("ctx");
+    let mut cx = server_part(&uri, RAW_HOST).expect("ctx");
     for (name, headers) in [
         ("headers/5", small_headers as fn() -> HeaderMap),
         ("headers/20", large_headers),
     ] {
         g.bench_function(name, |b| {
-            b.iter_batched_ref(headers, |h| rewrite_headers(&cx, h), BatchSize::SmallInput)
+            b.iter_batched_ref(
+                headers,
+                |h| kiln_runtime::proxy::rewrite_request_headers(&mut cx, None, h),
+                BatchSize::SmallInput,
+            )
         });
     }
     g.finish();

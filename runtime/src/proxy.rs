@@ -417,6 +417,17 @@ fn upstream_headers(
     preserved
 }
 
+/// The proxy's header rewrite, for the request benchmark (`benches/request.rs`); not an
+/// API.
+#[doc(hidden)]
+pub fn rewrite_request_headers(
+    cx: &mut Ctx,
+    authority: Option<&str>,
+    headers: &mut HeaderMap,
+) -> Option<HeaderValue> {
+    upstream_headers(cx, authority, headers)
+}
+
 fn stripped_len(cx: &Ctx) -> Option<usize> {
     if cx.route.strip_path {
         cx.matched.matched_len
