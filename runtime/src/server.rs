@@ -772,6 +772,20 @@ mod tests {
     }
 
     #[test]
+    fn workers_share_the_proxy_port() {
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        let first = bind_proxy(any, true).expect("bind");
+        let addr = first.local_addr().expect("addr");
+        let second = bind_proxy(addr, true).expect("a second worker binds the same port");
+        assert_eq!(second.local_addr().expect("addr"), addr);
+        // Without SO_REUSEPORT the port stays exclusive: a second gateway cannot steal it.
+        let alone = bind_proxy(any, false).expect("bind");
+        let taken = alone.local_addr().expect("addr");
+        assert!(bind_proxy(taken, false).is_err());
+        assert!(bind_proxy(taken, true).is_err());
+    }
+
+    #[test]
     fn env_contract_rejects_bad_values() {
         for (k, v) in [
             ("KILN_PROXY_LISTEN", "8000"),
