@@ -4,11 +4,16 @@
 #   2. `kiln build` of a config with a cold shared target directory,
 #   3. edit → new binary with a warm target directory (one route added),
 #   4. binary size,
-#   5. cold start: exec → first proxied 200 (median of N starts), idle RSS.
+#   5. cold start: exec → first proxied 200 (median of N starts), idle RSS,
+#   6. RSS under load: VmRSS and VmHWM of the gateway after a 5 s wrk -c50 run.
 # Only loopback; stops what it starts. Usage: bench/startup.sh [N_STARTS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-20}
+if ! command -v wrk >/dev/null; then
+  echo "installing wrk from Debian's packages" >&2
+  DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y wrk >&2
+fi
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]:-}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
@@ -85,3 +90,19 @@ times.sort(); rss.sort()
 print(f"cold start (exec -> first proxied 200): median {times[len(times)//2]:.2f} ms, min {times[0]:.2f} ms")
 print(f"RSS after one request: median {rss[len(rss)//2]/1024:.1f} MiB")
 PY
+
+echo "== RSS under load: after a 5 s wrk -t1 -c50 run (KILN_WORKERS=2, as above)"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+port=$(free_port)
+KILN_PROXY_LISTEN=127.0.0.1:$port KILN_STATUS_LISTEN=127.0.0.1:0 KILN_WORKERS=2 \
+  KILN_RESOLVE="127.0.0.1:9001=$echo_addr" "$work/gw" 2>"$work/gw.log" &
+gw=$!
+pids+=("$gw")
+for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/echo/x" && break; sleep 0.05; done
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/echo/x")
+[ "$code" = 200 ] || { echo "gateway answered $code" >&2; exit 1; }
+kib() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$gw/status"; }
+idle=$(kib VmRSS)
+out=$(timeout 40 wrk -t1 -c50 -d5s "http://127.0.0.1:$port/echo/x")
+if echo "$out" | grep -q 'Non-2xx'; then echo "$out" >&2; echo "non-2xx answers under load" >&2; exit 1; fi
+python3 -c "print(f'RSS before load: {$idle / 1024:.1f} MiB; after: VmRSS {$(kib VmRSS) / 1024:.1f} MiB, VmHWM (peak) {$(kib VmHWM) / 1024:.1f} MiB; {$(echo "$out" | awk '/^Requests\/sec/ {print $2}'):.0f} req/s')"
