@@ -196,24 +196,24 @@ pub const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit
 pub const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
 pub const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
 
+use crate::response::number_value;
+
 impl Shown {
     /// Writes the headers (with `Retry-After` when `retry_after`).
     pub fn apply(&self, h: &mut HeaderMap, retry_after: bool) {
         h.reserve(2 * self.periods.iter().flatten().count() + 4);
         for (p, limit, remaining) in self.periods.iter().flatten() {
             let (l, r) = PERIOD_HEADERS[*p as usize].clone();
-            h.insert(l, HeaderValue::from(*limit));
-            h.insert(r, HeaderValue::from(*remaining));
+            h.insert(l, number_value(*limit));
+            h.insert(r, number_value(*remaining));
         }
-        h.insert(RATELIMIT_LIMIT, HeaderValue::from(self.limit));
-        h.insert(RATELIMIT_REMAINING, HeaderValue::from(self.remaining));
-        h.insert(RATELIMIT_RESET, HeaderValue::from(self.reset.max(1) as u64));
+        h.insert(RATELIMIT_LIMIT, number_value(self.limit));
+        h.insert(RATELIMIT_REMAINING, number_value(self.remaining));
+        let reset = number_value(self.reset.max(1) as u64);
         if retry_after {
-            h.insert(
-                http::header::RETRY_AFTER,
-                HeaderValue::from(self.reset.max(1) as u64),
-            );
+            h.insert(http::header::RETRY_AFTER, reset.clone());
         }
+        h.insert(RATELIMIT_RESET, reset);
     }
 }
 

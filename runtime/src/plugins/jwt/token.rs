@@ -158,27 +158,48 @@ pub(crate) fn find_tokens<'a>(
 /// nginx's `ngx_decode_base64url`: stops at the first `=`, rejects other characters outside
 /// the url-safe alphabet and a length of 1 mod 4, ignores leftover bits.
 pub fn base64url_decode(s: &[u8]) -> Option<Vec<u8>> {
-    fn val(b: u8) -> Option<u8> {
-        match b {
-            b'A'..=b'Z' => Some(b - b'A'),
-            b'a'..=b'z' => Some(b - b'a' + 26),
-            b'0'..=b'9' => Some(b - b'0' + 52),
-            b'-' => Some(62),
-            b'_' => Some(63),
-            _ => None,
+    /// Digit values by byte; `INVALID` for bytes outside the URL-safe alphabet.
+    const INVALID: u8 = 0xff;
+    const TABLE: [u8; 256] = {
+        let mut t = [INVALID; 256];
+        let mut i = 0;
+        while i < 26 {
+            t[b'A' as usize + i] = i as u8;
+            t[b'a' as usize + i] = 26 + i as u8;
+            i += 1;
         }
-    }
+        let mut d = 0;
+        while d < 10 {
+            t[b'0' as usize + d] = 52 + d as u8;
+            d += 1;
+        }
+        t[b'-' as usize] = 62;
+        t[b'_' as usize] = 63;
+        t
+    };
     let len = s.iter().position(|&b| b == b'=').unwrap_or(s.len());
-    let digits: Vec<u8> = s[..len].iter().map(|&b| val(b)).collect::<Option<_>>()?;
     if len % 4 == 1 {
         return None;
     }
-    let mut out = Vec::with_capacity(len * 3 / 4);
-    for chunk in digits.chunks(4) {
-        let get = |i: usize| u32::from(chunk.get(i).copied().unwrap_or(0));
-        let n = get(0) << 18 | get(1) << 12 | get(2) << 6 | get(3);
-        let bytes = n.to_be_bytes();
-        out.extend_from_slice(&bytes[1..chunk.len()]);
+    let mut out = Vec::with_capacity(len / 4 * 3 + 2);
+    let (mut acc, mut held) = (0u32, 0);
+    for &b in &s[..len] {
+        let v = TABLE[usize::from(b)];
+        if v == INVALID {
+            return None;
+        }
+        acc = acc << 6 | u32::from(v);
+        held += 1;
+        if held == 4 {
+            out.extend_from_slice(&acc.to_be_bytes()[1..]);
+            (acc, held) = (0, 0);
+        }
+    }
+    // 2 or 3 digits left carry 1 or 2 bytes; their low bits are padding.
+    match held {
+        2 => out.push((acc >> 4) as u8),
+        3 => out.extend_from_slice(&[(acc >> 10) as u8, (acc >> 2) as u8]),
+        _ => {}
     }
     Some(out)
 }
@@ -308,6 +329,34 @@ mod tests {
         }
         for bad in ["Y", "YWJjZ", "YW+j", "YW/j", "YW j", "YW.j"] {
             assert_eq!(base64url_decode(bad.as_bytes()), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn base64url_round_trips_every_length() {
+        const ALPHABET: &[u8; 64] =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let mut rng = fastrand::Rng::with_seed(7);
+        for len in 0..200 {
+            let bytes: Vec<u8> = (0..len).map(|_| rng.u8(..)).collect();
+            // the reference encoder: bit by bit, six at a time, no padding
+            let bits: Vec<bool> = bytes
+                .iter()
+                .flat_map(|b| (0..8).rev().map(move |i| b >> i & 1 == 1))
+                .collect();
+            let text: Vec<u8> = bits
+                .chunks(6)
+                .map(|c| {
+                    let v =
+                        (0..6).fold(0usize, |v, i| v << 1 | usize::from(c.get(i) == Some(&true)));
+                    ALPHABET[v]
+                })
+                .collect();
+            assert_eq!(
+                base64url_decode(&text).as_deref(),
+                Some(&bytes[..]),
+                "{len}"
+            );
         }
     }
 
