@@ -176,7 +176,10 @@ impl Upstream {
             Some(self.read_timeout),
             self.write_timeout,
         ));
+        // One buffer per message (head and small body copied together) measured cheaper
+        // than vectored writes: bench/compare.sh, docs/performance.md.
         let (tx, conn) = http1::Builder::new()
+            .writev(false)
             .handshake(io)
             .await
             .map_err(|_| Failure::Invalid)?;
