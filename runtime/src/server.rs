@@ -256,10 +256,13 @@ fn serve_env<G: Gateway>() -> Result<(), String> {
         server.serve(proxy, stopped(stop_rx)).await;
         // The other workers drain in parallel; the status API answers until they are done.
         let joined = tokio::task::spawn_blocking(move || {
-            others
-                .into_iter()
-                .map(|t| t.join().unwrap_or_else(|_| Err("a worker panicked".into())))
-                .collect::<Result<(), String>>()
+            // Every worker is waited for (they drain in parallel); the first failure is kept.
+            let mut result = Ok(());
+            for t in others {
+                let r = t.join().unwrap_or_else(|_| Err("a worker panicked".into()));
+                result = result.and(r);
+            }
+            result
         })
         .await
         .unwrap_or_else(|_| Err("a worker panicked".into()));

@@ -23,7 +23,7 @@ pub mod window;
 
 use std::{borrow::Cow, future::Future, hash::Hasher, net::IpAddr, ops::ControlFlow};
 
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderName};
 
 pub use clock::{Clock, ManualClock};
 pub use window::Period;
