@@ -255,7 +255,11 @@ pub fn no_service(cx: &Ctx, req_headers: &HeaderMap) -> Response {
 
 /// `value` appended to the existing values of `name` as one `a, b` header; `value` itself
 /// (no copy) when there are none.
-fn appended(headers: &HeaderMap, name: &HeaderName, value: &HeaderValue) -> Option<HeaderValue> {
+pub(crate) fn appended(
+    headers: &HeaderMap,
+    name: &HeaderName,
+    value: &HeaderValue,
+) -> Option<HeaderValue> {
     let mut out = Vec::new();
     for v in headers.get_all(name) {
         if !v.is_empty() {

@@ -42,7 +42,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use http::{header, HeaderMap, HeaderValue, Version};
+use http::{header, HeaderValue, Version};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::BodyExt;
 use hyper::{body::Incoming, service::service_fn};
@@ -573,7 +573,8 @@ fn proxied(mut resp: Response, cx: &mut Ctx) -> Response {
     if !h.contains_key(header::SERVER) {
         h.insert(header::SERVER, SERVER);
     }
-    let via = append_value(h, &header::VIA, RESPONSE_VIA);
+    let via = HeaderValue::from_static(RESPONSE_VIA);
+    let via = crate::proxy::appended(h, &header::VIA, &via).unwrap_or(via);
     h.insert(header::VIA, via);
     if let Some(ms) = cx.upstream_latency_ms {
         h.insert(&X_KONG_UPSTREAM_LATENCY, response::number_value(ms));
@@ -585,19 +586,6 @@ fn proxied(mut resp: Response, cx: &mut Ctx) -> Response {
         h.insert(&X_KONG_REQUEST_ID, v);
     }
     resp
-}
-
-fn append_value(h: &HeaderMap, name: &header::HeaderName, value: &'static str) -> HeaderValue {
-    let existing: Vec<&str> = h
-        .get_all(name)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    if existing.is_empty() {
-        return HeaderValue::from_static(value);
-    }
-    HeaderValue::from_str(&format!("{}, {value}", existing.join(", ")))
-        .unwrap_or(HeaderValue::from_static(value))
 }
 
 /// One request on the proxy listener.
