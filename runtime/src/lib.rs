@@ -18,6 +18,7 @@
 //! [`pool`] (upstream side), [`server`] / [`status`] (listeners), [`response`] (Kong's own
 //! answers), [`request_id`] (`X-Kong-Request-Id` values).
 
+mod client;
 pub mod consumer;
 pub mod ctx;
 pub mod gateway;

@@ -1,34 +1,27 @@
-//! Keep-alive connections to one upstream target (host:port), on hyper's low-level
-//! `client::conn::http1`.
+//! Keep-alive connections to one upstream target (host:port).
 //!
 //! A connection goes back to the pool only once its response body has been read to the end
-//! (`PooledBody`); a response dropped half-read takes its connection with it (HTTP/1 has no
-//! other way to abandon a response). Idle connections are kept newest-first, at most
-//! [`PoolOptions::max_idle`] of them, each for at most [`PoolOptions::idle_timeout`]; closed
-//! or expired ones are dropped when the pool is next used. An idle connection also closes
-//! when the upstream closes it, or when the service's `read_timeout` passes with no traffic
-//! (see `timed_io`).
+//! and the request body was all sent (`client::UpBody`); a response dropped half-read takes
+//! its connection with it (HTTP/1 has no other way to abandon a response). Idle connections
+//! are kept newest-first, at most [`PoolOptions::max_idle`] of them, each for at most
+//! [`PoolOptions::idle_timeout`]. No task watches an idle connection: one the upstream has
+//! closed (or sent anything on) shows as readable, which costs no system call to see, and
+//! `take` drops it instead of using it; expired ones are dropped when a connection is put
+//! back.
 //!
-//! Like nginx's `keepalive` pools, the idle connections are per worker: a connection's
-//! driver task runs on the worker that opened it, so a worker only reuses its own
-//! connections and a request never hops threads (see [`set_worker`]).
+//! Like nginx's `keepalive` pools, the idle connections are per worker: a worker only
+//! reuses the connections it opened, and a request never hops threads (see [`set_worker`]).
 
 use std::{
     cell::Cell,
-    pin::Pin,
     sync::{
         atomic::{AtomicUsize, Ordering},
-        Arc, Mutex,
+        Mutex,
     },
-    task::{Context, Poll},
     time::{Duration, Instant},
 };
 
-use bytes::Bytes;
-use http_body::{Body as HttpBody, Frame, SizeHint};
-use hyper::{body::Incoming, client::conn::http1::SendRequest};
-
-use crate::{Body, BoxError};
+use crate::client::Conn;
 
 /// Pool limits, per target.
 #[derive(Debug, Clone, Copy)]
@@ -67,7 +60,7 @@ pub fn set_worker(i: usize) {
 }
 
 struct Idle {
-    tx: SendRequest<Body>,
+    conn: Conn,
     since: Instant,
 }
 
@@ -97,29 +90,31 @@ impl Pool {
     }
 
     /// The most recently used idle connection that is still open and not expired.
-    pub(crate) fn take(&self) -> Option<SendRequest<Body>> {
+    pub(crate) fn take(&self) -> Option<Conn> {
         let mut idle = self.lock();
-        while let Some(conn) = idle.pop() {
-            if !conn.tx.is_closed() && conn.since.elapsed() < self.opts.idle_timeout {
-                return Some(conn.tx);
+        while let Some(c) = idle.pop() {
+            if c.since.elapsed() < self.opts.idle_timeout && c.conn.idle_usable() {
+                return Some(c.conn);
             }
         }
         None
     }
 
-    /// Returns a connection whose last response was read to the end.
-    pub(crate) fn put(&self, tx: SendRequest<Body>) {
-        if tx.is_closed() {
+    /// Keeps a connection whose last exchange is complete.
+    pub(crate) fn put(&self, conn: Conn) {
+        if self.opts.max_idle == 0 {
             return;
         }
         let mut idle = self.lock();
-        let timeout = self.opts.idle_timeout;
-        idle.retain(|c| !c.tx.is_closed() && c.since.elapsed() < timeout);
+        let now = Instant::now();
+        // Oldest first: the expired ones are a prefix. (Closed ones are found by `take`.)
+        let expired = idle
+            .iter()
+            .position(|c| now.duration_since(c.since) < self.opts.idle_timeout)
+            .unwrap_or(idle.len());
+        idle.drain(..expired);
         if idle.len() < self.opts.max_idle {
-            idle.push(Idle {
-                tx,
-                since: Instant::now(),
-            });
+            idle.push(Idle { conn, since: now });
         }
     }
 
@@ -130,73 +125,5 @@ impl Pool {
             .iter()
             .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).len())
             .sum()
-    }
-}
-
-/// An upstream response body that gives its connection back to the pool once read to the end.
-pub(crate) struct PooledBody {
-    inner: Incoming,
-    release: Option<(SendRequest<Body>, Arc<Pool>)>,
-}
-
-impl PooledBody {
-    pub(crate) fn new(inner: Incoming, tx: SendRequest<Body>, pool: Arc<Pool>) -> PooledBody {
-        PooledBody {
-            inner,
-            release: Some((tx, pool)),
-        }
-    }
-
-    fn release(&mut self) {
-        if let Some((tx, pool)) = self.release.take() {
-            pool.put(tx);
-        }
-    }
-}
-
-impl HttpBody for PooledBody {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = self.get_mut();
-        match Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Ready(None) => {
-                this.release();
-                Poll::Ready(None)
-            }
-            Poll::Ready(Some(Ok(frame))) => {
-                if this.inner.is_end_stream() {
-                    this.release();
-                }
-                Poll::Ready(Some(Ok(frame)))
-            }
-            Poll::Ready(Some(Err(e))) => {
-                // A broken connection never goes back.
-                this.release = None;
-                Poll::Ready(Some(Err(Box::new(e))))
-            }
-            Poll::Pending => Poll::Pending,
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-impl Drop for PooledBody {
-    fn drop(&mut self) {
-        // The server may stop polling once `is_end_stream` is true (e.g. an empty body).
-        if self.inner.is_end_stream() {
-            self.release();
-        }
     }
 }

@@ -22,8 +22,6 @@
 //! that is a 502.
 
 use std::{
-    error::Error as StdError,
-    io,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -31,21 +29,20 @@ use std::{
 use http::{
     header::{self, HeaderName},
     uri::PathAndQuery,
-    HeaderMap, HeaderValue, Uri, Version,
+    HeaderMap, HeaderValue, Version,
 };
 use http_body_util::BodyExt;
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use crate::{
+    client::{self, Conn, Framing, SendError, UpBody},
     ctx::Ctx,
     gateway::{ServiceSpec, StartupError, TargetSpec},
     path,
-    pool::{Pool, PoolOptions, PooledBody},
+    pool::{Pool, PoolOptions},
     response,
     timed_io::TimedIo,
-    Body, Request, Response,
+    Request, Response,
 };
 
 /// One target of a service, with its pool.
@@ -158,7 +155,7 @@ impl Upstream {
             .unwrap_or(i)
     }
 
-    async fn connect(&self, t: &Target) -> Result<SendRequest<Body>, Failure> {
+    async fn connect(&self, t: &Target) -> Result<Conn, Failure> {
         let connect = async {
             match crate::resolve::lookup(t.spec.host, t.spec.port) {
                 Some(addr) => TcpStream::connect(addr).await,
@@ -171,36 +168,11 @@ impl Upstream {
             Ok(Ok(s)) => s,
         };
         let _ = stream.set_nodelay(true);
-        let io = TokioIo::new(TimedIo::new(
+        Ok(Conn::new(TimedIo::new(
             stream,
             Some(self.read_timeout),
             self.write_timeout,
-        ));
-        // One buffer per message (head and small body copied together) measured cheaper
-        // than vectored writes: bench/compare.sh, docs/performance.md.
-        let (tx, conn) = http1::Builder::new()
-            .writev(false)
-            .handshake(io)
-            .await
-            .map_err(|_| Failure::Invalid)?;
-        tokio::spawn(async move {
-            // Errors here surface on the request that was in flight.
-            let _ = conn.await;
-        });
-        Ok(tx)
-    }
-
-    /// An idle connection of `t` ready for a request.
-    async fn checkout(&self, t: &Target) -> Option<SendRequest<Body>> {
-        while let Some(mut tx) = t.pool.take() {
-            if tx.is_ready() {
-                return Some(tx);
-            }
-            if let Ok(Ok(())) = tokio::time::timeout(self.connect_timeout, tx.ready()).await {
-                return Some(tx);
-            }
-        }
-        None
+        )))
     }
 }
 
@@ -221,26 +193,12 @@ impl Failure {
         }
     }
 
-    fn of(err: &hyper::Error) -> Failure {
-        if err.is_timeout() || caused_by_timeout(err) {
-            Failure::Timeout
-        } else {
-            Failure::Invalid
+    fn of(err: &SendError) -> Failure {
+        match err {
+            SendError::Timeout => Failure::Timeout,
+            _ => Failure::Invalid,
         }
     }
-}
-
-fn caused_by_timeout(err: &(dyn StdError + 'static)) -> bool {
-    let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
-    while let Some(e) = cur {
-        if e.downcast_ref::<io::Error>()
-            .is_some_and(|io| io.kind() == io::ErrorKind::TimedOut)
-        {
-            return true;
-        }
-        cur = e.source();
-    }
-    false
 }
 
 /// Kong's answer for a route without a service: 503 `no Service found with those values`.
@@ -492,17 +450,21 @@ pub async fn proxy(up: &Upstream, cx: &mut Ctx, req: Request) -> Response {
         stripped_len(cx),
         parts.uri.query(),
     );
-    let Ok(pq) = PathAndQuery::try_from(target_path) else {
+    // Checks that the target is a valid request-target (no spaces or controls).
+    let Ok(target_path) = PathAndQuery::try_from(target_path) else {
         return fail(cx, 500);
     };
     let authority = parts.uri.authority().map(|a| a.as_str().to_owned());
     let preserved_host = upstream_headers(cx, authority.as_deref(), &mut parts.headers);
-    parts.uri = Uri::from(pq);
-    parts.version = Version::HTTP_11;
+    let Some(framing) = client::request_framing(&mut parts.headers, &body) else {
+        return fail(cx, 500);
+    };
+    // The request is replayed at most once, as a copy of its head (so without a body).
+    let replayable = framing == Framing::Empty && parts.method.is_idempotent();
+    let mut body = (framing != Framing::Empty).then_some(body);
 
     let attempts = up.spec.retries.saturating_add(1);
     let mut idx = up.pick();
-    let mut req = Some((parts, body));
     let mut last = Failure::Invalid;
     let mut replayed = false;
     for attempt in 0..attempts {
@@ -510,88 +472,47 @@ pub async fn proxy(up: &Upstream, cx: &mut Ctx, req: Request) -> Response {
             idx = up.next_after(idx);
         }
         let target = &up.targets[idx];
-        let Some((mut parts, body)) = req.take() else {
-            break;
-        };
-        let host = preserved_host
-            .clone()
-            .unwrap_or_else(|| target.host_header.clone());
-        parts.headers.insert(header::HOST, host);
-        let mut pending = http::Request::from_parts(parts, body);
+        let host = preserved_host.as_ref().unwrap_or(&target.host_header);
+        let head = client::encode_head(&parts.method, target_path.as_str(), host, &parts.headers);
 
-        // Idle connections first; a request they could not take comes back unsent.
-        while let Some(mut tx) = up.checkout(target).await {
-            let copy = if replayed {
-                None
-            } else {
-                replay_copy(&pending)
-            };
+        // Idle connections first; a request they could not take at all stays as it was.
+        while let Some(conn) = target.pool.take() {
             let sent = Instant::now();
-            match tx.try_send_request(pending).await {
-                Ok(resp) => return finish(cx, target, tx, resp, sent),
-                Err(mut e) => match (e.take_message(), copy) {
-                    (Some(back), _) => pending = back,
-                    // The upstream closed a kept-alive connection as the request went out
-                    // (e.g. its own idle timeout): replay a body-less idempotent request once,
-                    // on a new connection, as nginx does.
-                    (None, Some(copy)) if Failure::of(e.error()) != Failure::Timeout => {
-                        replayed = true;
-                        pending = copy;
-                        break;
-                    }
-                    (None, _) => return fail(cx, Failure::of(e.error()).status()),
-                },
+            match client::send(conn, &head, &mut body, framing, &parts.method, &target.pool).await {
+                Ok((resp, resp_body)) => return finish(cx, resp, resp_body, sent),
+                Err(SendError::Unsent) => {}
+                // The upstream closed a kept-alive connection as the request went out
+                // (e.g. its own idle timeout): replay a body-less idempotent request once,
+                // on a new connection, as nginx does.
+                Err(SendError::Closed) if replayable && !replayed => {
+                    replayed = true;
+                    break;
+                }
+                Err(e) => return fail(cx, Failure::of(&e).status()),
             }
         }
-        let mut tx = match up.connect(target).await {
-            Ok(tx) => tx,
+        let conn = match up.connect(target).await {
+            Ok(conn) => conn,
             Err(f) => {
                 last = f;
-                req = Some(pending.into_parts());
                 continue;
             }
         };
         let sent = Instant::now();
-        match tx.try_send_request(pending).await {
-            Ok(resp) => return finish(cx, target, tx, resp, sent),
-            Err(mut e) => match e.take_message() {
-                // Not sent at all: as good as a failed connect.
-                Some(back) => {
-                    last = Failure::Invalid;
-                    req = Some(back.into_parts());
-                }
-                None => return fail(cx, Failure::of(e.error()).status()),
-            },
+        match client::send(conn, &head, &mut body, framing, &parts.method, &target.pool).await {
+            Ok((resp, resp_body)) => return finish(cx, resp, resp_body, sent),
+            // Not sent at all: as good as a failed connect.
+            Err(SendError::Unsent) => last = Failure::Invalid,
+            Err(e) => return fail(cx, Failure::of(&e).status()),
         }
     }
     fail(cx, last.status())
 }
 
-/// A copy of a request that may be sent again: idempotent method, no body.
-fn replay_copy(req: &http::Request<Body>) -> Option<http::Request<Body>> {
-    if !req.method().is_idempotent() || !http_body::Body::is_end_stream(req.body()) {
-        return None;
-    }
-    let mut copy = http::Request::new(response::empty());
-    *copy.method_mut() = req.method().clone();
-    *copy.uri_mut() = req.uri().clone();
-    *copy.version_mut() = req.version();
-    *copy.headers_mut() = req.headers().clone();
-    Some(copy)
-}
-
-fn finish(
-    cx: &mut Ctx,
-    target: &Target,
-    tx: SendRequest<Body>,
-    resp: http::Response<hyper::body::Incoming>,
-    sent: Instant,
-) -> Response {
+fn finish(cx: &mut Ctx, mut parts: http::response::Parts, body: UpBody, sent: Instant) -> Response {
     cx.upstream_latency_ms = Some(elapsed_ms(sent));
     cx.kong_generated = false;
-    let (mut parts, body) = resp.into_parts();
     remove_hop_by_hop(&mut parts.headers);
     parts.version = Version::HTTP_11;
-    let body = PooledBody::new(body, tx, target.pool.clone()).boxed();
-    Response::from_parts(parts, body)
+    Response::from_parts(parts, body.boxed())
 }

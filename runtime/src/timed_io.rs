@@ -60,6 +60,11 @@ impl TimedIo {
         }
     }
 
+    /// The socket.
+    pub(crate) fn get_ref(&self) -> &TcpStream {
+        &self.inner
+    }
+
     fn write_progress(&mut self) {
         self.write_armed = false;
         // Sending is progress too: the read timer restarts from the next pending read.

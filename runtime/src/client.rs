@@ -1,0 +1,761 @@
+//! The upstream HTTP/1.1 client: one request at a time on a kept-alive connection, driven
+//! by the request's own task.
+//!
+//! The request head is written from one buffer; the response head is parsed from the
+//! connection's read buffer (httparse) into header values that share that buffer. The
+//! response body ([`UpBody`]) owns the connection: it decodes the body (content-length,
+//! chunked, or until close) while it is read, goes on sending what is left of the request
+//! body in the same polls (an upstream may answer before it has read the whole request),
+//! and puts the connection back into its pool once both messages are complete and the
+//! connection may be reused. A body dropped half-read closes its connection.
+//!
+//! Framing follows RFC 9112 §6: no body for `HEAD`, 1xx, 204 and 304; `Transfer-Encoding`
+//! over `Content-Length` (and then no reuse); chunked only as the final coding, any other
+//! coding is read until close; differing or invalid `Content-Length`s are an invalid
+//! response. Interim 1xx answers are skipped; `101` is invalid (no upgrade is ever asked).
+
+use std::{
+    collections::VecDeque,
+    future::poll_fn,
+    io,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll, Waker},
+};
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use tokio::io::AsyncWrite;
+
+use crate::{pool::Pool, timed_io::TimedIo, Body, BoxError};
+
+mod chunked;
+#[cfg(test)]
+mod tests;
+
+use chunked::Chunked;
+
+/// Longest response head (status line and headers) accepted; more is an invalid response.
+pub(crate) const HEAD_LIMIT: usize = 64 * 1024;
+/// Most response headers accepted (hyper's default).
+const MAX_HEADERS: usize = 100;
+/// Room made in the read buffer before each read.
+const READ_SIZE: usize = 8 * 1024;
+/// Request body chunks up to this size are copied next to their chunked framing and
+/// written with it; larger ones are written as they are.
+const COPY_LIMIT: usize = 8 * 1024;
+
+/// One upstream connection and its read buffer.
+pub(crate) struct Conn {
+    io: TimedIo,
+    buf: BytesMut,
+    /// Whether a request was already sent on this connection.
+    reused: bool,
+}
+
+impl Conn {
+    pub(crate) fn new(io: TimedIo) -> Conn {
+        Conn {
+            io,
+            buf: BytesMut::with_capacity(READ_SIZE),
+            reused: false,
+        }
+    }
+
+    /// Whether this idle connection can take a request: the upstream has neither closed it
+    /// nor sent anything since the last response. Costs no system call unless the socket
+    /// was reported readable.
+    pub(crate) fn idle_usable(&self) -> bool {
+        if !self.buf.is_empty() {
+            return false;
+        }
+        let stream = self.io.get_ref();
+        let mut cx = Context::from_waker(Waker::noop());
+        match stream.poll_read_ready(&mut cx) {
+            Poll::Pending => true,
+            Poll::Ready(Err(_)) => false,
+            // Readable: data or end of stream, unless the readiness is stale, which a read
+            // that would block tells (and clears).
+            Poll::Ready(Ok(())) => matches!(
+                stream.try_read(&mut [0u8; 1]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock
+            ),
+        }
+    }
+}
+
+/// How a request body is framed upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// No body.
+    Empty,
+    /// `Content-Length`: exactly this many bytes.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+}
+
+/// Chooses the framing of a request body and sets the header that announces it: the
+/// request's own `Content-Length` when it has one, else the body's exact size, else
+/// chunked. `None`: the request's `Content-Length` is not one valid number.
+pub(crate) fn request_framing(headers: &mut HeaderMap, body: &Body) -> Option<Framing> {
+    if headers.contains_key(header::CONTENT_LENGTH) {
+        return match content_length(headers)? {
+            0 if body.is_end_stream() => Some(Framing::Empty),
+            n => Some(Framing::Length(n)),
+        };
+    }
+    if body.is_end_stream() {
+        return Some(Framing::Empty);
+    }
+    match body.size_hint().exact() {
+        Some(n) => {
+            headers.insert(header::CONTENT_LENGTH, crate::response::number_value(n));
+            Some(Framing::Length(n))
+        }
+        None => {
+            headers.insert(
+                header::TRANSFER_ENCODING,
+                HeaderValue::from_static("chunked"),
+            );
+            Some(Framing::Chunked)
+        }
+    }
+}
+
+/// The one value of every `Content-Length` (repeated values must agree); `None` when absent,
+/// differing or not a number.
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    let mut found = None;
+    for v in headers.get_all(header::CONTENT_LENGTH) {
+        for part in v.as_bytes().split(|&b| b == b',') {
+            let n = parse_decimal(trim(part))?;
+            if found.is_some_and(|f| f != n) {
+                return None;
+            }
+            found = Some(n);
+        }
+    }
+    found
+}
+
+fn parse_decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 19 {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &d| {
+        d.is_ascii_digit().then(|| n * 10 + u64::from(d - b'0'))
+    })
+}
+
+fn trim(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
+
+/// The request head as sent upstream: request line, `Host`, then `headers` in their order.
+pub(crate) fn encode_head(
+    method: &Method,
+    target: &str,
+    host: &HeaderValue,
+    headers: &HeaderMap,
+) -> Vec<u8> {
+    let len = method.as_str().len()
+        + target.len()
+        + host.len()
+        + 24
+        + headers
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len() + 4)
+            .sum::<usize>();
+    let mut out = Vec::with_capacity(len);
+    out.extend_from_slice(method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(target.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+    out.extend_from_slice(host.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in headers {
+        if name == header::HOST {
+            continue;
+        }
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// Why an exchange gave no response.
+#[derive(Debug)]
+pub(crate) enum SendError {
+    /// Not one byte of the request was written, and the body is untouched: the request may
+    /// go out on another connection as it is.
+    Unsent,
+    /// The connection ended before any byte of a response: on a kept-alive connection, the
+    /// upstream closed it as the request went out.
+    Closed,
+    /// A read or write timed out (504).
+    Timeout,
+    /// Anything else: an invalid response, a broken connection, a request body that failed
+    /// (502).
+    Invalid,
+}
+
+impl SendError {
+    fn of_io(e: &io::Error) -> SendError {
+        match e.kind() {
+            io::ErrorKind::TimedOut => SendError::Timeout,
+            io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe => SendError::Closed,
+            _ => SendError::Invalid,
+        }
+    }
+}
+
+/// Sends one request on `conn` and waits for the response head. `body` is taken only once
+/// the head is written, so after [`SendError::Unsent`] it is still there.
+pub(crate) async fn send(
+    mut conn: Conn,
+    head: &[u8],
+    body: &mut Option<Body>,
+    framing: Framing,
+    method: &Method,
+    pool: &Arc<Pool>,
+) -> Result<(http::response::Parts, UpBody), SendError> {
+    let mut written = 0;
+    let written_head = poll_fn(|cx| {
+        while written < head.len() {
+            match Pin::new(&mut conn.io).poll_write(cx, &head[written..]) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(io::Error::from(io::ErrorKind::WriteZero)))
+                }
+                Poll::Ready(Ok(n)) => written += n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Ok(()))
+    })
+    .await;
+    if let Err(e) = written_head {
+        return Err(match SendError::of_io(&e) {
+            SendError::Closed | SendError::Invalid if written == 0 => SendError::Unsent,
+            other => other,
+        });
+    }
+    let was_reused = conn.reused;
+    conn.reused = true;
+    let mut upload = match (framing, body.take()) {
+        (Framing::Empty, _) | (_, None) => None,
+        (framing, Some(body)) => Some(Upload::new(body, framing)),
+    };
+    let mut upload_failed = false;
+
+    let parsed = poll_fn(|cx| {
+        if let Some(up) = &mut upload {
+            match up.poll_send(cx, &mut conn.io) {
+                Poll::Ready(Ok(())) => upload = None,
+                Poll::Ready(Err(e)) => {
+                    upload = None;
+                    upload_failed = true;
+                    match e {
+                        // The request cannot stand without its whole body.
+                        UploadError::Body => return Poll::Ready(Err(SendError::Invalid)),
+                        UploadError::Io(e) if e.kind() == io::ErrorKind::TimedOut => {
+                            return Poll::Ready(Err(SendError::Timeout))
+                        }
+                        // The upstream may have answered before it stopped reading (e.g.
+                        // an early 413): that answer is read below.
+                        UploadError::Io(_) => {}
+                    }
+                }
+                Poll::Pending => {}
+            }
+        }
+        poll_head(cx, &mut conn, method)
+    })
+    .await;
+    let parsed = match parsed {
+        Ok(p) => p,
+        Err(SendError::Closed) if !was_reused || upload_failed => return Err(SendError::Invalid),
+        Err(e) => return Err(e),
+    };
+    let keep_alive = parsed.keep_alive && !upload_failed;
+    let decoder = parsed.body;
+    let body = UpBody {
+        conn: Some(conn),
+        decoder,
+        upload,
+        keep_alive,
+        pool: pool.clone(),
+    };
+    Ok((parsed.parts, body.released_if_done()))
+}
+
+/// A parsed response head.
+struct Parsed {
+    parts: http::response::Parts,
+    body: Decoder,
+    keep_alive: bool,
+}
+
+/// Reads until one final response head is parsed.
+fn poll_head(
+    cx: &mut Context<'_>,
+    conn: &mut Conn,
+    method: &Method,
+) -> Poll<Result<Parsed, SendError>> {
+    loop {
+        if !conn.buf.is_empty() {
+            match parse_head(&mut conn.buf, method)? {
+                Some(Head::Final(parsed)) => return Poll::Ready(Ok(parsed)),
+                Some(Head::Interim) => continue,
+                None if conn.buf.len() >= HEAD_LIMIT => {
+                    return Poll::Ready(Err(SendError::Invalid))
+                }
+                None => {}
+            }
+        }
+        let had = conn.buf.len();
+        match read_more(cx, conn) {
+            Poll::Ready(Ok(0)) if had == 0 => return Poll::Ready(Err(SendError::Closed)),
+            Poll::Ready(Ok(0)) => return Poll::Ready(Err(SendError::Invalid)),
+            Poll::Ready(Ok(_)) => {}
+            Poll::Ready(Err(e)) => {
+                return Poll::Ready(Err(match SendError::of_io(&e) {
+                    SendError::Closed if had > 0 => SendError::Invalid,
+                    other => other,
+                }))
+            }
+            Poll::Pending => return Poll::Pending,
+        }
+    }
+}
+
+fn read_more(cx: &mut Context<'_>, conn: &mut Conn) -> Poll<io::Result<usize>> {
+    conn.buf.reserve(READ_SIZE);
+    tokio_util::io::poll_read_buf(Pin::new(&mut conn.io), cx, &mut conn.buf)
+}
+
+enum Head {
+    /// A 1xx answer, skipped.
+    Interim,
+    Final(Parsed),
+}
+
+/// Parses a response head at the start of `buf` and removes it from there; `None` when the
+/// head is not complete yet.
+fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, SendError> {
+    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut slots);
+    let len = match resp.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(_) => return Err(SendError::Invalid),
+    };
+    let code = resp.code.ok_or(SendError::Invalid)?;
+    let status = StatusCode::from_u16(code).map_err(|_| SendError::Invalid)?;
+    if status.is_informational() {
+        if code == 101 {
+            return Err(SendError::Invalid);
+        }
+        buf.advance(len);
+        return Ok(Some(Head::Interim));
+    }
+    let version = match resp.version {
+        Some(0) => Version::HTTP_10,
+        _ => Version::HTTP_11,
+    };
+    // Header values share the head's bytes: where each name and value sits in `buf`.
+    let count = resp.headers.len();
+    let mut spans = [(0usize, 0usize, 0usize, 0usize); MAX_HEADERS];
+    let base = buf.as_ptr() as usize;
+    for (span, h) in spans.iter_mut().zip(resp.headers.iter()) {
+        let name = h.name.as_ptr() as usize - base;
+        let value = h.value.as_ptr() as usize - base;
+        *span = (name, h.name.len(), value, h.value.len());
+    }
+    let head = buf.split_to(len).freeze();
+    let mut headers = HeaderMap::with_capacity(count);
+    for &(name, name_len, value, value_len) in &spans[..count] {
+        let name =
+            HeaderName::from_bytes(&head[name..name + name_len]).map_err(|_| SendError::Invalid)?;
+        let value = HeaderValue::from_maybe_shared(head.slice(value..value + value_len))
+            .map_err(|_| SendError::Invalid)?;
+        headers.append(name, value);
+    }
+    let (body, mut keep_alive) = response_framing(method, status, &headers)?;
+    if headers.contains_key(header::TRANSFER_ENCODING) {
+        // The coding frames the body; a length next to it is wrong and must not be passed
+        // on (RFC 9112 §6.3).
+        headers.remove(header::CONTENT_LENGTH);
+    }
+    keep_alive &= connection_keeps_alive(version, &headers);
+    let (mut parts, ()) = http::Response::new(()).into_parts();
+    parts.status = status;
+    parts.version = version;
+    parts.headers = headers;
+    Ok(Some(Head::Final(Parsed {
+        parts,
+        body,
+        keep_alive,
+    })))
+}
+
+/// The response body's framing, and whether it allows the connection to be reused.
+fn response_framing(
+    method: &Method,
+    status: StatusCode,
+    headers: &HeaderMap,
+) -> Result<(Decoder, bool), SendError> {
+    if method == Method::HEAD
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+    {
+        return Ok((Decoder::Done, true));
+    }
+    if method == Method::CONNECT && status.is_success() {
+        // A tunnel: whatever follows, until close.
+        return Ok((Decoder::Close, false));
+    }
+    if headers.contains_key(header::TRANSFER_ENCODING) {
+        let chunked_last = headers
+            .get_all(header::TRANSFER_ENCODING)
+            .iter()
+            .next_back()
+            .and_then(|v| v.as_bytes().rsplit(|&b| b == b',').next())
+            .is_some_and(|last| trim(last).eq_ignore_ascii_case(b"chunked"));
+        let reuse = !headers.contains_key(header::CONTENT_LENGTH);
+        return Ok(if chunked_last {
+            (Decoder::Chunked(Chunked::default()), reuse)
+        } else {
+            (Decoder::Close, false)
+        });
+    }
+    if headers.contains_key(header::CONTENT_LENGTH) {
+        return match content_length(headers) {
+            Some(0) => Ok((Decoder::Done, true)),
+            Some(n) => Ok((Decoder::Length(n), true)),
+            None => Err(SendError::Invalid),
+        };
+    }
+    Ok((Decoder::Close, false))
+}
+
+/// Whether the response's version and `Connection` header allow another request.
+fn connection_keeps_alive(version: Version, headers: &HeaderMap) -> bool {
+    let mut close = false;
+    let mut keep_alive = false;
+    for v in headers.get_all(header::CONNECTION) {
+        for token in v.as_bytes().split(|&b| b == b',') {
+            let token = trim(token);
+            close |= token.eq_ignore_ascii_case(b"close");
+            keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+        }
+    }
+    !close && (version == Version::HTTP_11 || keep_alive)
+}
+
+/// What is left of a response body.
+enum Decoder {
+    /// Exactly this many more bytes (more than 0).
+    Length(u64),
+    Chunked(Chunked),
+    /// Until the upstream closes the connection.
+    Close,
+    Done,
+}
+
+/// Why a request body could not be sent.
+enum UploadError {
+    /// The body itself failed (the client went away, a plugin cut it off) or did not match
+    /// its `Content-Length`.
+    Body,
+    /// Writing to the upstream failed.
+    Io(io::Error),
+}
+
+/// What is left of a request body, and its framing.
+struct Upload {
+    body: Body,
+    chunked: bool,
+    /// Bytes still allowed under `Content-Length`.
+    remaining: u64,
+    /// Bytes to write before the next frame is polled.
+    out: VecDeque<Bytes>,
+    ended: bool,
+}
+
+impl Upload {
+    fn new(body: Body, framing: Framing) -> Upload {
+        let (chunked, remaining) = match framing {
+            Framing::Chunked => (true, 0),
+            Framing::Length(n) => (false, n),
+            Framing::Empty => (false, 0),
+        };
+        Upload {
+            body,
+            chunked,
+            remaining,
+            out: VecDeque::new(),
+            ended: false,
+        }
+    }
+
+    /// Writes the body until it is all sent (`Ready(Ok)`), it fails, or it or the socket
+    /// has to wait.
+    fn poll_send(
+        &mut self,
+        cx: &mut Context<'_>,
+        io: &mut TimedIo,
+    ) -> Poll<Result<(), UploadError>> {
+        loop {
+            while let Some(front) = self.out.front_mut() {
+                match Pin::new(&mut *io).poll_write(cx, front) {
+                    Poll::Ready(Ok(0)) => {
+                        return Poll::Ready(Err(UploadError::Io(io::ErrorKind::WriteZero.into())))
+                    }
+                    Poll::Ready(Ok(n)) => {
+                        front.advance(n);
+                        if front.is_empty() {
+                            self.out.pop_front();
+                        }
+                    }
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(UploadError::Io(e))),
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+            if self.ended {
+                return Poll::Ready(Ok(()));
+            }
+            match Pin::new(&mut self.body).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Err(_))) => return Poll::Ready(Err(UploadError::Body)),
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => self.queue_data(data)?,
+                    Err(frame) => {
+                        if let Ok(trailers) = frame.into_trailers() {
+                            self.finish(Some(&trailers))?;
+                        }
+                    }
+                },
+                Poll::Ready(None) => self.finish(None)?,
+            }
+        }
+    }
+
+    fn queue_data(&mut self, data: Bytes) -> Result<(), UploadError> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        if !self.chunked {
+            let len = data.len() as u64;
+            if len > self.remaining {
+                // Longer than its Content-Length.
+                return Err(UploadError::Body);
+            }
+            self.remaining -= len;
+            self.out.push_back(data);
+            return Ok(());
+        }
+        let size = format!("{:x}\r\n", data.len());
+        if data.len() <= COPY_LIMIT {
+            let mut one = Vec::with_capacity(size.len() + data.len() + 2);
+            one.extend_from_slice(size.as_bytes());
+            one.extend_from_slice(&data);
+            one.extend_from_slice(b"\r\n");
+            self.out.push_back(Bytes::from(one));
+        } else {
+            self.out.push_back(Bytes::from(size));
+            self.out.push_back(data);
+            self.out.push_back(Bytes::from_static(b"\r\n"));
+        }
+        Ok(())
+    }
+
+    /// The end of the body (with trailers, sent only when chunked).
+    fn finish(&mut self, trailers: Option<&HeaderMap>) -> Result<(), UploadError> {
+        self.ended = true;
+        if !self.chunked {
+            if self.remaining > 0 {
+                // Shorter than its Content-Length.
+                return Err(UploadError::Body);
+            }
+            return Ok(());
+        }
+        let mut last = b"0\r\n".to_vec();
+        for (name, value) in trailers.into_iter().flatten() {
+            last.extend_from_slice(name.as_str().as_bytes());
+            last.extend_from_slice(b": ");
+            last.extend_from_slice(value.as_bytes());
+            last.extend_from_slice(b"\r\n");
+        }
+        last.extend_from_slice(b"\r\n");
+        self.out.push_back(Bytes::from(last));
+        Ok(())
+    }
+}
+
+/// An upstream response body. It owns its connection until both this body and the request
+/// body are complete, then gives the connection back to the pool when it may be reused.
+pub(crate) struct UpBody {
+    conn: Option<Conn>,
+    decoder: Decoder,
+    upload: Option<Upload>,
+    keep_alive: bool,
+    pool: Arc<Pool>,
+}
+
+impl UpBody {
+    /// Releases the connection at once when there is no body to read.
+    fn released_if_done(mut self) -> UpBody {
+        if matches!(self.decoder, Decoder::Done) {
+            self.release();
+        }
+        self
+    }
+
+    /// The body is complete: the connection goes back to the pool if the request body was
+    /// all sent, nothing more arrived, and the response allows it.
+    fn release(&mut self) {
+        let Some(conn) = self.conn.take() else {
+            return;
+        };
+        if self.keep_alive && self.upload.is_none() && conn.buf.is_empty() {
+            self.pool.put(conn);
+        }
+    }
+
+    fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Poll::Ready(None);
+        };
+        if let Some(up) = &mut self.upload {
+            match up.poll_send(cx, &mut conn.io) {
+                Poll::Ready(Ok(())) => self.upload = None,
+                Poll::Ready(Err(_)) => {
+                    // The answer goes on; the connection will not be reused.
+                    self.upload = None;
+                    self.keep_alive = false;
+                }
+                Poll::Pending => {}
+            }
+        }
+        loop {
+            let step = match &mut self.decoder {
+                Decoder::Done => return Poll::Ready(None),
+                Decoder::Length(left) => {
+                    if conn.buf.is_empty() {
+                        Step::Read
+                    } else {
+                        let n = conn
+                            .buf
+                            .len()
+                            .min(usize::try_from(*left).unwrap_or(usize::MAX));
+                        *left -= n as u64;
+                        let data = conn.buf.split_to(n).freeze();
+                        if *left == 0 {
+                            self.decoder = Decoder::Done;
+                        }
+                        Step::Frame(Frame::data(data))
+                    }
+                }
+                Decoder::Close => {
+                    if conn.buf.is_empty() {
+                        Step::Read
+                    } else {
+                        Step::Frame(Frame::data(conn.buf.split().freeze()))
+                    }
+                }
+                Decoder::Chunked(state) => match state.decode(&mut conn.buf) {
+                    Ok(chunked::Decoded::Data(data)) => Step::Frame(Frame::data(data)),
+                    Ok(chunked::Decoded::Trailers(t)) => {
+                        self.decoder = Decoder::Done;
+                        Step::Frame(Frame::trailers(t))
+                    }
+                    Ok(chunked::Decoded::End) => {
+                        self.decoder = Decoder::Done;
+                        Step::End
+                    }
+                    Ok(chunked::Decoded::NeedMore) => Step::Read,
+                    Err(e) => Step::Fail(e),
+                },
+            };
+            match step {
+                Step::Frame(frame) => return Poll::Ready(Some(Ok(frame))),
+                Step::End => return Poll::Ready(None),
+                Step::Fail(e) => {
+                    self.conn = None;
+                    return Poll::Ready(Some(Err(e.into())));
+                }
+                Step::Read => match read_more(cx, conn) {
+                    Poll::Ready(Ok(0)) => {
+                        if matches!(self.decoder, Decoder::Close) {
+                            self.decoder = Decoder::Done;
+                            self.conn = None;
+                            return Poll::Ready(None);
+                        }
+                        self.conn = None;
+                        return Poll::Ready(Some(Err(Box::new(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "upstream closed the connection in the middle of the body",
+                        )))));
+                    }
+                    Poll::Ready(Ok(_)) => {}
+                    Poll::Ready(Err(e)) => {
+                        self.conn = None;
+                        return Poll::Ready(Some(Err(Box::new(e))));
+                    }
+                    Poll::Pending => return Poll::Pending,
+                },
+            }
+        }
+    }
+}
+
+enum Step {
+    Frame(Frame<Bytes>),
+    End,
+    Fail(io::Error),
+    Read,
+}
+
+impl HttpBody for UpBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        let polled = this.poll_data(cx);
+        if matches!(this.decoder, Decoder::Done) {
+            this.release();
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self.decoder, Decoder::Done)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.decoder {
+            Decoder::Done => SizeHint::with_exact(0),
+            Decoder::Length(n) => SizeHint::with_exact(n),
+            _ => SizeHint::default(),
+        }
+    }
+}
