@@ -11,15 +11,15 @@
 //!   `path_handling` v0, which v1 equals under `traditional_compatible`), the upstream
 //!   `Host`, and the header rewrite on a small and a large header set.
 //!
-//! The header rewrite is the proxy's own (`proxy::rewrite_request_headers`, exposed for
-//! this benchmark only).
+//! The header rewrite is the proxy's own (`proxy::upstream_head_block`, exposed for this
+//! benchmark only): the client's headers rewritten into the upstream request head.
 //!
 //! `cargo bench -p kiln-runtime --bench request -- --quick`
 
 use std::{hint::black_box, net::SocketAddr, time::Duration};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use http::{header, uri::PathAndQuery, HeaderMap, HeaderValue, Uri, Version};
+use http::{uri::PathAndQuery, HeaderMap, HeaderValue, Uri, Version};
 use kiln_runtime::{
     ctx::{Ctx, MatchInfo},
     gateway::RouteSpec,
@@ -123,8 +123,8 @@ fn server_part(uri: &Uri, raw_host: &str) -> Option<Ctx> {
     Some(cx)
 }
 
-/// The proxy's part before the first upstream write.
-fn proxy_part(cx: &mut Ctx, uri: &Uri, headers: &mut HeaderMap) -> Option<Uri> {
+/// The proxy's part before the first upstream write: the target and the head after `Host`.
+fn proxy_part(cx: &mut Ctx, uri: &Uri, headers: &HeaderMap) -> Option<(Uri, Vec<u8>)> {
     let target = path::upstream_path(
         SERVICE_PATH,
         &cx.normalized_path,
@@ -132,12 +132,8 @@ fn proxy_part(cx: &mut Ctx, uri: &Uri, headers: &mut HeaderMap) -> Option<Uri> {
         uri.query(),
     );
     let pq = PathAndQuery::try_from(target).ok()?;
-    kiln_runtime::proxy::rewrite_request_headers(cx, None, headers);
-    headers.insert(
-        header::HOST,
-        HeaderValue::from_static("backend.internal:8080"),
-    );
-    Some(Uri::from(pq))
+    let block = kiln_runtime::proxy::upstream_head_block(cx, headers);
+    Some((Uri::from(pq), block))
 }
 
 fn empty_chain(c: &mut Criterion) {
@@ -253,7 +249,7 @@ fn rewrite(c: &mut Criterion) {
         g.bench_function(name, |b| {
             b.iter_batched_ref(
                 headers,
-                |h| kiln_runtime::proxy::rewrite_request_headers(&mut cx, None, h),
+                |h| kiln_runtime::proxy::upstream_head_block(&mut cx, h),
                 BatchSize::SmallInput,
             )
         });

@@ -18,6 +18,7 @@ use std::{
     collections::VecDeque,
     future::poll_fn,
     io,
+    mem::MaybeUninit,
     pin::Pin,
     sync::Arc,
     task::{Context, Poll, Waker},
@@ -96,10 +97,10 @@ pub(crate) enum Framing {
     Chunked,
 }
 
-/// Chooses the framing of a request body and sets the header that announces it: the
-/// request's own `Content-Length` when it has one, else the body's exact size, else
-/// chunked. `None`: the request's `Content-Length` is not one valid number.
-pub(crate) fn request_framing(headers: &mut HeaderMap, body: &Body) -> Option<Framing> {
+/// Chooses the framing of a request body: the request's own `Content-Length` when it has
+/// one, else the body's exact size, else chunked. `None`: the request's `Content-Length` is
+/// not one valid number.
+pub(crate) fn request_framing(headers: &HeaderMap, body: &Body) -> Option<Framing> {
     if headers.contains_key(header::CONTENT_LENGTH) {
         return match content_length(headers)? {
             0 if body.is_end_stream() => Some(Framing::Empty),
@@ -109,19 +110,10 @@ pub(crate) fn request_framing(headers: &mut HeaderMap, body: &Body) -> Option<Fr
     if body.is_end_stream() {
         return Some(Framing::Empty);
     }
-    match body.size_hint().exact() {
-        Some(n) => {
-            headers.insert(header::CONTENT_LENGTH, crate::response::number_value(n));
-            Some(Framing::Length(n))
-        }
-        None => {
-            headers.insert(
-                header::TRANSFER_ENCODING,
-                HeaderValue::from_static("chunked"),
-            );
-            Some(Framing::Chunked)
-        }
-    }
+    Some(match body.size_hint().exact() {
+        Some(n) => Framing::Length(n),
+        None => Framing::Chunked,
+    })
 }
 
 /// The one value of every `Content-Length` (repeated values must agree); `None` when absent,
@@ -159,38 +151,23 @@ fn trim(mut s: &[u8]) -> &[u8] {
     s
 }
 
-/// The request head as sent upstream: request line, `Host`, then `headers` in their order.
+/// The request head as sent upstream: request line, `Host`, then `rest` (the other
+/// headers and the blank line).
 pub(crate) fn encode_head(
     method: &Method,
     target: &str,
     host: &HeaderValue,
-    headers: &HeaderMap,
+    rest: &[u8],
 ) -> Vec<u8> {
-    let len = method.as_str().len()
-        + target.len()
-        + host.len()
-        + 24
-        + headers
-            .iter()
-            .map(|(n, v)| n.as_str().len() + v.len() + 4)
-            .sum::<usize>();
-    let mut out = Vec::with_capacity(len);
+    let mut out =
+        Vec::with_capacity(method.as_str().len() + target.len() + host.len() + rest.len() + 24);
     out.extend_from_slice(method.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
     out.extend_from_slice(host.as_bytes());
     out.extend_from_slice(b"\r\n");
-    for (name, value) in headers {
-        if name == header::HOST {
-            continue;
-        }
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(rest);
     out
 }
 
@@ -357,9 +334,11 @@ enum Head {
 /// Parses a response head at the start of `buf` and removes it from there; `None` when the
 /// head is not complete yet.
 fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, SendError> {
-    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut resp = httparse::Response::new(&mut slots);
-    let len = match resp.parse(buf) {
+    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut []);
+    let len = match httparse::ParserConfig::default()
+        .parse_response_with_uninit_headers(&mut resp, buf, &mut slots)
+    {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(_) => return Err(SendError::Invalid),
@@ -377,24 +356,19 @@ fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, SendE
         Some(0) => Version::HTTP_10,
         _ => Version::HTTP_11,
     };
-    // Header values share the head's bytes: where each name and value sits in `buf`.
-    let count = resp.headers.len();
-    let mut spans = [(0usize, 0usize, 0usize, 0usize); MAX_HEADERS];
+    // The header values share one copy of the head, so that the connection's buffer is not
+    // held by the response's headers.
+    let head = Bytes::copy_from_slice(&buf[..len]);
     let base = buf.as_ptr() as usize;
-    for (span, h) in spans.iter_mut().zip(resp.headers.iter()) {
-        let name = h.name.as_ptr() as usize - base;
-        let value = h.value.as_ptr() as usize - base;
-        *span = (name, h.name.len(), value, h.value.len());
-    }
-    let head = buf.split_to(len).freeze();
-    let mut headers = HeaderMap::with_capacity(count);
-    for &(name, name_len, value, value_len) in &spans[..count] {
-        let name =
-            HeaderName::from_bytes(&head[name..name + name_len]).map_err(|_| SendError::Invalid)?;
-        let value = HeaderValue::from_maybe_shared(head.slice(value..value + value_len))
+    let mut headers = HeaderMap::with_capacity(resp.headers.len());
+    for h in resp.headers.iter() {
+        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| SendError::Invalid)?;
+        let start = h.value.as_ptr() as usize - base;
+        let value = HeaderValue::from_maybe_shared(head.slice(start..start + h.value.len()))
             .map_err(|_| SendError::Invalid)?;
         headers.append(name, value);
     }
+    buf.advance(len);
     let (body, mut keep_alive) = response_framing(method, status, &headers)?;
     if headers.contains_key(header::TRANSFER_ENCODING) {
         // The coding frames the body; a length next to it is wrong and must not be passed

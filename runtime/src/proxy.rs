@@ -45,6 +45,9 @@ use crate::{
     Request, Response,
 };
 
+#[cfg(test)]
+mod tests;
+
 /// One target of a service, with its pool.
 struct Target {
     spec: &'static TargetSpec,
@@ -274,17 +277,8 @@ pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap) {
         }
     }
     if present[0] {
-        // Options named in `Connection`; `close` and `keep-alive` (removed below anyway)
-        // are the usual ones and need no lookup.
-        let listed: Vec<HeaderName> = headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .filter(|t| !t.eq_ignore_ascii_case("keep-alive") && !t.eq_ignore_ascii_case("close"))
-            .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
-            .collect();
+        // Options named in `Connection` (`close` and `keep-alive` are removed below anyway).
+        let listed = connection_listed(headers);
         for name in listed {
             headers.remove(name);
         }
@@ -296,101 +290,191 @@ pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-static PROXY: HeaderName = HeaderName::from_static("proxy");
-static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
-static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-static X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
-static X_FORWARDED_PATH: HeaderName = HeaderName::from_static("x-forwarded-path");
-static X_FORWARDED_PREFIX: HeaderName = HeaderName::from_static("x-forwarded-prefix");
 /// `X-Kong-Request-Id`.
 pub static X_KONG_REQUEST_ID: HeaderName = HeaderName::from_static("x-kong-request-id");
 
-/// Rewrites the client's headers into the upstream request's (kong-compat.md §2.5, §2.6),
-/// except `Host`, which depends on the target. Returns the preserved `Host`, if any.
-/// Runs once per request (retries must not append twice).
-fn upstream_headers(
-    cx: &mut Ctx,
-    authority: Option<&str>,
-    headers: &mut HeaderMap,
-) -> Option<HeaderValue> {
-    let te_trailers = headers
-        .get(header::TE)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
-    remove_hop_by_hop(headers);
-    headers.remove(&PROXY);
-    headers.remove(header::EXPECT);
-    // Room for what is added below, in one allocation.
-    headers.reserve(10);
-    if te_trailers {
-        headers.insert(header::TE, HeaderValue::from_static("trailers"));
-    }
-    // What Kong's nginx sends (`upstream_connection`); the upstream connection is pooled.
-    headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
-
-    // Host: the client's (HTTP/2: `:authority`) when preserving, else the target's.
-    let preserved = cx.route.preserve_host.then(|| {
-        headers
-            .get(header::HOST)
-            .cloned()
-            .or_else(|| authority.and_then(|a| HeaderValue::from_str(a).ok()))
-    });
-    let preserved = preserved.flatten();
-
-    let ip = crate::response::ip_value(cx.client_addr.ip());
-    if let Some(v) = appended(headers, &X_FORWARDED_FOR, &ip) {
-        headers.insert(&X_FORWARDED_FOR, v);
-    }
-    headers.insert(&X_REAL_IP, ip);
-    headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static(cx.scheme));
-    let host = if cx.host.bytes().any(|b| b.is_ascii_uppercase()) {
-        HeaderValue::from_str(&cx.host.to_ascii_lowercase())
-    } else {
-        HeaderValue::from_str(&cx.host)
-    };
-    match host {
-        Ok(v) if !cx.host.is_empty() => {
-            headers.insert(&X_FORWARDED_HOST, v);
-        }
-        _ => {
-            headers.remove(&X_FORWARDED_HOST);
-        }
-    }
-    headers.insert(
-        &X_FORWARDED_PORT,
-        crate::response::number_value(u64::from(cx.listener_port)),
-    );
-    match HeaderValue::from_str(cx.request_uri.path()) {
-        Ok(v) => headers.insert(&X_FORWARDED_PATH, v),
-        Err(_) => headers.remove(&X_FORWARDED_PATH),
-    };
-    let prefix = stripped_len(cx)
-        .and_then(|len| cx.normalized_path.get(..len))
-        .filter(|p| !p.is_empty() && *p != "/")
-        .and_then(|p| HeaderValue::from_str(p).ok());
-    match prefix {
-        Some(p) => headers.insert(&X_FORWARDED_PREFIX, p),
-        None => headers.remove(&X_FORWARDED_PREFIX),
-    };
-    if let Some(v) = appended(headers, &header::VIA, &via_value(cx.http_version)) {
-        headers.insert(header::VIA, v);
-    }
-    if let Some(v) = cx.request_id_value() {
-        headers.insert(&X_KONG_REQUEST_ID, v);
-    }
-    preserved
+/// What becomes of one of the client's headers on the way upstream.
+enum Fate {
+    Keep,
+    Drop,
+    /// `X-Forwarded-For` and `Via`: the values are kept and this hop's is appended.
+    AppendXff,
+    AppendVia,
+    /// Replaced when the gateway has its own value.
+    RequestId,
 }
 
-/// The proxy's header rewrite, for the request benchmark (`benches/request.rs`); not an
-/// API.
+fn fate(name: &HeaderName) -> Fate {
+    if name == header::VIA {
+        return Fate::AppendVia;
+    }
+    if name == header::CONNECTION
+        || name == header::TE
+        || name == header::TRANSFER_ENCODING
+        || name == header::UPGRADE
+        || name == header::HOST
+        || name == header::EXPECT
+    {
+        return Fate::Drop;
+    }
+    match name.as_str() {
+        "x-forwarded-for" => Fate::AppendXff,
+        "x-kong-request-id" => Fate::RequestId,
+        // Hop-by-hop (RFC 9110 §7.6.1, nginx's list), `Proxy` (httpoxy), and what the
+        // gateway sets itself.
+        "keep-alive" | "proxy-connection" | "proxy" | "x-real-ip" | "x-forwarded-proto"
+        | "x-forwarded-host" | "x-forwarded-port" | "x-forwarded-path" | "x-forwarded-prefix" => {
+            Fate::Drop
+        }
+        _ => Fate::Keep,
+    }
+}
+
+/// Names the client's `Connection` header lists as hop-by-hop, besides `close` and
+/// `keep-alive` (which go anyway). Usually none, and then nothing is allocated.
+fn connection_listed(headers: &HeaderMap) -> Vec<HeaderName> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|t| !t.eq_ignore_ascii_case("keep-alive") && !t.eq_ignore_ascii_case("close"))
+        .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
+        .collect()
+}
+
+/// Whether `v` can be sent as a header value as it is.
+fn valid_value(v: &[u8]) -> bool {
+    v.iter().all(|&b| (b >= 0x20 && b != 0x7f) || b == b'\t')
+}
+
+fn push_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Everything the upstream request head carries after `Host` (kong-compat.md §2.5, §2.6):
+/// the client's headers without the hop-by-hop ones and those the gateway sets, then the
+/// gateway's (`X-Forwarded-*`, `X-Real-IP`, `Via`, `X-Kong-Request-Id`,
+/// `Connection: keep-alive`), the body's framing, and the blank line that ends the head.
+/// Built once per request; `client::encode_head` puts the request line and the target's
+/// `Host` in front.
+fn upstream_header_block(cx: &mut Ctx, headers: &HeaderMap, framing: Framing) -> Vec<u8> {
+    let listed = if headers.contains_key(header::CONNECTION) {
+        connection_listed(headers)
+    } else {
+        Vec::new()
+    };
+    let request_id = cx.request_id_value();
+    let mut te_trailers = None;
+    let mut client_length = false;
+    let mut xff: Vec<u8> = Vec::new();
+    let mut via: Vec<u8> = Vec::new();
+    let mut out = Vec::with_capacity(
+        320 + headers
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len() + 4)
+            .sum::<usize>(),
+    );
+    for (name, value) in headers {
+        if name == header::TE && te_trailers.is_none() {
+            te_trailers = Some(value.as_bytes().eq_ignore_ascii_case(b"trailers"));
+        }
+        if !listed.is_empty() && listed.contains(name) {
+            continue;
+        }
+        match fate(name) {
+            Fate::Keep => {
+                client_length |= name == header::CONTENT_LENGTH;
+                push_header(&mut out, name.as_str().as_bytes(), value.as_bytes());
+            }
+            Fate::Drop => {}
+            Fate::RequestId if request_id.is_some() => {}
+            Fate::RequestId => push_header(&mut out, name.as_str().as_bytes(), value.as_bytes()),
+            Fate::AppendXff | Fate::AppendVia if value.is_empty() => {}
+            Fate::AppendXff => {
+                xff.extend_from_slice(value.as_bytes());
+                xff.extend_from_slice(b", ");
+            }
+            Fate::AppendVia => {
+                via.extend_from_slice(value.as_bytes());
+                via.extend_from_slice(b", ");
+            }
+        }
+    }
+    if te_trailers == Some(true) {
+        out.extend_from_slice(b"te: trailers\r\n");
+    }
+    // What Kong's nginx sends (`upstream_connection`); the upstream connection is pooled.
+    out.extend_from_slice(b"connection: keep-alive\r\n");
+
+    let ip_start = out.len() + b"x-forwarded-for: ".len() + xff.len();
+    out.extend_from_slice(b"x-forwarded-for: ");
+    out.extend_from_slice(&xff);
+    response::push_ip(&mut out, cx.client_addr.ip());
+    let ip_end = out.len();
+    out.extend_from_slice(b"\r\nx-real-ip: ");
+    out.extend_from_within(ip_start..ip_end);
+    out.extend_from_slice(b"\r\n");
+    push_header(&mut out, b"x-forwarded-proto", cx.scheme.as_bytes());
+    if !cx.host.is_empty() && valid_value(cx.host.as_bytes()) {
+        out.extend_from_slice(b"x-forwarded-host: ");
+        out.extend(cx.host.bytes().map(|b| b.to_ascii_lowercase()));
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"x-forwarded-port: ");
+    response::push_decimal(&mut out, u64::from(cx.listener_port));
+    out.extend_from_slice(b"\r\n");
+    let path = cx.request_uri.path().as_bytes();
+    if valid_value(path) {
+        push_header(&mut out, b"x-forwarded-path", path);
+    }
+    let prefix = stripped_len(cx)
+        .and_then(|len| cx.normalized_path.get(..len))
+        .filter(|p| !p.is_empty() && *p != "/" && valid_value(p.as_bytes()));
+    if let Some(p) = prefix {
+        push_header(&mut out, b"x-forwarded-prefix", p.as_bytes());
+    }
+    out.extend_from_slice(b"via: ");
+    out.extend_from_slice(&via);
+    out.extend_from_slice(via_value(cx.http_version).as_bytes());
+    out.extend_from_slice(b"\r\n");
+    if let Some(id) = &request_id {
+        push_header(&mut out, b"x-kong-request-id", id.as_bytes());
+    }
+    match framing {
+        Framing::Length(n) if !client_length => {
+            out.extend_from_slice(b"content-length: ");
+            response::push_decimal(&mut out, n);
+            out.extend_from_slice(b"\r\n");
+        }
+        Framing::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+        _ => {}
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// `Host` sent upstream when the route preserves the client's: its `Host` (HTTP/2:
+/// `:authority`).
+fn preserved_host(cx: &Ctx, authority: Option<&str>, headers: &HeaderMap) -> Option<HeaderValue> {
+    if !cx.route.preserve_host {
+        return None;
+    }
+    headers
+        .get(header::HOST)
+        .cloned()
+        .or_else(|| authority.and_then(|a| HeaderValue::from_str(a).ok()))
+}
+
+/// The upstream request head after `Host` as the proxy builds it, for the request benchmark
+/// (`benches/request.rs`); not an API.
 #[doc(hidden)]
-pub fn rewrite_request_headers(
-    cx: &mut Ctx,
-    authority: Option<&str>,
-    headers: &mut HeaderMap,
-) -> Option<HeaderValue> {
-    upstream_headers(cx, authority, headers)
+pub fn upstream_head_block(cx: &mut Ctx, headers: &HeaderMap) -> Vec<u8> {
+    upstream_header_block(cx, headers, Framing::Empty)
 }
 
 fn stripped_len(cx: &Ctx) -> Option<usize> {
@@ -421,7 +505,7 @@ pub async fn proxy(up: &Upstream, cx: &mut Ctx, req: Request) -> Response {
             req.headers(),
         );
     }
-    let (mut parts, body) = req.into_parts();
+    let (parts, body) = req.into_parts();
 
     // What the error page needs, before the headers are rewritten.
     let accept = parts.headers.get(header::ACCEPT).cloned();
@@ -455,10 +539,11 @@ pub async fn proxy(up: &Upstream, cx: &mut Ctx, req: Request) -> Response {
         return fail(cx, 500);
     };
     let authority = parts.uri.authority().map(|a| a.as_str().to_owned());
-    let preserved_host = upstream_headers(cx, authority.as_deref(), &mut parts.headers);
-    let Some(framing) = client::request_framing(&mut parts.headers, &body) else {
+    let preserved_host = preserved_host(cx, authority.as_deref(), &parts.headers);
+    let Some(framing) = client::request_framing(&parts.headers, &body) else {
         return fail(cx, 500);
     };
+    let block = upstream_header_block(cx, &parts.headers, framing);
     // The request is replayed at most once, as a copy of its head (so without a body).
     let replayable = framing == Framing::Empty && parts.method.is_idempotent();
     let mut body = (framing != Framing::Empty).then_some(body);
@@ -473,7 +558,7 @@ pub async fn proxy(up: &Upstream, cx: &mut Ctx, req: Request) -> Response {
         }
         let target = &up.targets[idx];
         let host = preserved_host.as_ref().unwrap_or(&target.host_header);
-        let head = client::encode_head(&parts.method, target_path.as_str(), host, &parts.headers);
+        let head = client::encode_head(&parts.method, target_path.as_str(), host, &block);
 
         // Idle connections first; a request they could not take at all stays as it was.
         while let Some(conn) = target.pool.take() {

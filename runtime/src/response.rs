@@ -333,29 +333,39 @@ pub fn number_value(n: u64) -> HeaderValue {
 /// A header value holding an IP address as nginx prints it (`$remote_addr`); IPv4 is
 /// written without an intermediate `String`.
 pub fn ip_value(ip: std::net::IpAddr) -> HeaderValue {
-    if let std::net::IpAddr::V4(v4) = ip {
-        // Dotted quad by hand: `Display` goes through the formatting machinery.
-        let mut buf = [0u8; 15];
-        let mut len = 0;
-        for (i, octet) in v4.octets().into_iter().enumerate() {
-            if i > 0 {
-                buf[len] = b'.';
-                len += 1;
-            }
-            if octet >= 100 {
-                buf[len] = b'0' + octet / 100;
-                len += 1;
-            }
-            if octet >= 10 {
-                buf[len] = b'0' + octet / 10 % 10;
-                len += 1;
-            }
-            buf[len] = b'0' + octet % 10;
-            len += 1;
+    let mut text = Vec::with_capacity(15);
+    push_ip(&mut text, ip);
+    HeaderValue::from_maybe_shared(bytes::Bytes::from(text)).unwrap_or(HeaderValue::from_static(""))
+}
+
+/// Appends `ip` as nginx prints it (`$remote_addr`).
+pub(crate) fn push_ip(out: &mut Vec<u8>, ip: std::net::IpAddr) {
+    let std::net::IpAddr::V4(v4) = ip else {
+        out.extend_from_slice(ip.to_string().as_bytes());
+        return;
+    };
+    // Dotted quad by hand: `Display` goes through the formatting machinery.
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            out.push(b'.');
         }
-        return HeaderValue::from_bytes(&buf[..len]).unwrap_or(HeaderValue::from_static(""));
+        push_decimal(out, u64::from(octet));
     }
-    HeaderValue::from_str(&ip.to_string()).unwrap_or(HeaderValue::from_static(""))
+}
+
+/// Appends `n` in decimal.
+pub(crate) fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
 }
 
 #[cfg(test)]

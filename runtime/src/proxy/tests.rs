@@ -1,0 +1,143 @@
+use http::{HeaderMap, HeaderValue, Uri, Version};
+
+use super::upstream_header_block;
+use crate::{client::Framing, plugins::test_support::ctx};
+
+fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for (k, v) in pairs {
+        h.append(*k, HeaderValue::from_static(v));
+    }
+    h
+}
+
+/// The block as lines, without the blank line that ends it.
+fn lines(block: &[u8]) -> Vec<String> {
+    let text = String::from_utf8(block.to_vec()).expect("utf-8");
+    let body = text.strip_suffix("\r\n\r\n").expect("ends the head");
+    body.split("\r\n").map(str::to_owned).collect()
+}
+
+fn values<'a>(lines: &'a [String], name: &str) -> Vec<&'a str> {
+    lines
+        .iter()
+        .filter_map(|l| l.split_once(": "))
+        .filter(|(n, _)| *n == name)
+        .map(|(_, v)| v)
+        .collect()
+}
+
+#[test]
+fn the_gateway_headers_are_added_and_the_clients_replaced() {
+    let mut cx = ctx();
+    cx.host = "API.Example.com".into();
+    cx.request_uri = Uri::from_static("/orders/7?x=1");
+    cx.normalized_path = "/orders/7".into();
+    cx.matched.matched_len = Some("/orders".len());
+    cx.http_version = Version::HTTP_2;
+    let h = headers(&[
+        ("accept", "*/*"),
+        ("x-forwarded-for", "198.51.100.1"),
+        ("x-forwarded-for", ""),
+        ("x-forwarded-for", "198.51.100.2"),
+        ("x-forwarded-host", "spoofed"),
+        ("x-forwarded-proto", "https"),
+        ("x-forwarded-port", "1"),
+        ("x-forwarded-path", "/spoofed"),
+        ("x-forwarded-prefix", "/spoofed"),
+        ("x-real-ip", "203.0.113.9"),
+        ("via", "1.1 edge"),
+        ("x-kong-request-id", "from-the-client"),
+        ("host", "API.Example.com"),
+        ("accept", "text/html"),
+    ]);
+    let block = upstream_header_block(&mut cx, &h, Framing::Empty);
+    let l = lines(&block);
+    assert_eq!(values(&l, "accept"), ["*/*", "text/html"]);
+    assert_eq!(
+        values(&l, "x-forwarded-for"),
+        ["198.51.100.1, 198.51.100.2, 192.0.2.7"]
+    );
+    assert_eq!(values(&l, "x-real-ip"), ["192.0.2.7"]);
+    assert_eq!(values(&l, "x-forwarded-proto"), ["http"]);
+    assert_eq!(values(&l, "x-forwarded-host"), ["api.example.com"]);
+    assert_eq!(values(&l, "x-forwarded-port"), ["8000"]);
+    assert_eq!(values(&l, "x-forwarded-path"), ["/orders/7"]);
+    assert_eq!(values(&l, "x-forwarded-prefix"), ["/orders"]);
+    let via = format!("1.1 edge, 2 kiln/{}", env!("CARGO_PKG_VERSION"));
+    assert_eq!(values(&l, "via"), [via.as_str()]);
+    assert_eq!(
+        values(&l, "x-kong-request-id"),
+        ["0123456789abcdef0123456789abcdef"]
+    );
+    assert_eq!(values(&l, "connection"), ["keep-alive"]);
+    assert!(values(&l, "host").is_empty(), "Host comes with the target");
+    assert!(values(&l, "content-length").is_empty());
+
+    // without a prefix stripped, a valid request id, or a host: those are not sent
+    let mut cx = ctx();
+    cx.request_id = "bad\nid".into();
+    let block = upstream_header_block(&mut cx, &h, Framing::Empty);
+    let l = lines(&block);
+    assert!(values(&l, "x-forwarded-prefix").is_empty());
+    assert!(values(&l, "x-forwarded-host").is_empty());
+    assert_eq!(values(&l, "x-kong-request-id"), ["from-the-client"]);
+}
+
+#[test]
+fn hop_by_hop_headers_stay_behind() {
+    let mut cx = ctx();
+    let h = headers(&[
+        ("connection", "close, X-Secret, keep-alive"),
+        ("x-secret", "1"),
+        ("keep-alive", "timeout=5"),
+        ("proxy-connection", "keep-alive"),
+        ("proxy", "http://evil"),
+        ("te", "trailers"),
+        ("transfer-encoding", "chunked"),
+        ("upgrade", "websocket"),
+        ("expect", "100-continue"),
+        ("x-kept", "yes"),
+    ]);
+    let l = lines(&upstream_header_block(&mut cx, &h, Framing::Chunked));
+    for gone in [
+        "x-secret",
+        "keep-alive",
+        "proxy-connection",
+        "proxy",
+        "upgrade",
+        "expect",
+    ] {
+        assert!(values(&l, gone).is_empty(), "{gone} was sent");
+    }
+    assert_eq!(values(&l, "x-kept"), ["yes"]);
+    assert_eq!(values(&l, "te"), ["trailers"], "TE: trailers is passed on");
+    assert_eq!(values(&l, "connection"), ["keep-alive"]);
+    assert_eq!(
+        values(&l, "transfer-encoding"),
+        ["chunked"],
+        "once, as framed"
+    );
+
+    // another TE is dropped
+    let h = headers(&[("te", "gzip")]);
+    let l = lines(&upstream_header_block(&mut cx, &h, Framing::Empty));
+    assert!(values(&l, "te").is_empty());
+}
+
+#[test]
+fn the_body_length_is_announced_once() {
+    let mut cx = ctx();
+    let h = headers(&[("content-length", "3")]);
+    let l = lines(&upstream_header_block(&mut cx, &h, Framing::Length(3)));
+    assert_eq!(values(&l, "content-length"), ["3"]);
+    let l = lines(&upstream_header_block(
+        &mut cx,
+        &HeaderMap::new(),
+        Framing::Length(12),
+    ));
+    assert_eq!(values(&l, "content-length"), ["12"]);
+    let h = headers(&[("content-length", "0")]);
+    let l = lines(&upstream_header_block(&mut cx, &h, Framing::Empty));
+    assert_eq!(values(&l, "content-length"), ["0"]);
+}
