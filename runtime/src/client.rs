@@ -357,25 +357,54 @@ fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, SendE
         _ => Version::HTTP_11,
     };
     // The header values share one copy of the head, so that the connection's buffer is not
-    // held by the response's headers.
+    // held by the response's headers. Hop-by-hop headers are read for framing and
+    // keep-alive and not passed on; the map has room for what the gateway adds.
     let head = Bytes::copy_from_slice(&buf[..len]);
     let base = buf.as_ptr() as usize;
-    let mut headers = HeaderMap::with_capacity(resp.headers.len());
+    let mut headers = HeaderMap::with_capacity(resp.headers.len() + 6);
+    let mut framing = ResponseFraming::default();
+    let mut listed = false;
     for h in resp.headers.iter() {
         let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| SendError::Invalid)?;
+        if name == header::CONNECTION {
+            listed |= framing.connection(h.value);
+            continue;
+        }
+        if name == header::TRANSFER_ENCODING {
+            framing.transfer_encoding(h.value);
+            continue;
+        }
+        if name == header::CONTENT_LENGTH {
+            framing.content_length(h.value);
+        } else if is_hop_by_hop(&name) {
+            continue;
+        }
         let start = h.value.as_ptr() as usize - base;
         let value = HeaderValue::from_maybe_shared(head.slice(start..start + h.value.len()))
             .map_err(|_| SendError::Invalid)?;
         headers.append(name, value);
     }
+    if listed {
+        // Headers the upstream's `Connection` names are hop-by-hop too.
+        for v in resp
+            .headers
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case("connection"))
+        {
+            for token in v.value.split(|&b| b == b',') {
+                if let Ok(name) = HeaderName::from_bytes(trim(token)) {
+                    headers.remove(name);
+                }
+            }
+        }
+    }
     buf.advance(len);
-    let (body, mut keep_alive) = response_framing(method, status, &headers)?;
-    if headers.contains_key(header::TRANSFER_ENCODING) {
+    let (body, keep_alive) = framing.decide(method, status, version)?;
+    if framing.chunked.is_some() {
         // The coding frames the body; a length next to it is wrong and must not be passed
         // on (RFC 9112 §6.3).
         headers.remove(header::CONTENT_LENGTH);
     }
-    keep_alive &= connection_keeps_alive(version, &headers);
     let (mut parts, ()) = http::Response::new(()).into_parts();
     parts.status = status;
     parts.version = version;
@@ -387,58 +416,90 @@ fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, SendE
     })))
 }
 
-/// The response body's framing, and whether it allows the connection to be reused.
-fn response_framing(
-    method: &Method,
-    status: StatusCode,
-    headers: &HeaderMap,
-) -> Result<(Decoder, bool), SendError> {
-    if method == Method::HEAD
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED
-    {
-        return Ok((Decoder::Done, true));
-    }
-    if method == Method::CONNECT && status.is_success() {
-        // A tunnel: whatever follows, until close.
-        return Ok((Decoder::Close, false));
-    }
-    if headers.contains_key(header::TRANSFER_ENCODING) {
-        let chunked_last = headers
-            .get_all(header::TRANSFER_ENCODING)
-            .iter()
-            .next_back()
-            .and_then(|v| v.as_bytes().rsplit(|&b| b == b',').next())
-            .is_some_and(|last| trim(last).eq_ignore_ascii_case(b"chunked"));
-        let reuse = !headers.contains_key(header::CONTENT_LENGTH);
-        return Ok(if chunked_last {
-            (Decoder::Chunked(Chunked::default()), reuse)
-        } else {
-            (Decoder::Close, false)
-        });
-    }
-    if headers.contains_key(header::CONTENT_LENGTH) {
-        return match content_length(headers) {
-            Some(0) => Ok((Decoder::Done, true)),
-            Some(n) => Ok((Decoder::Length(n), true)),
-            None => Err(SendError::Invalid),
-        };
-    }
-    Ok((Decoder::Close, false))
+/// The fixed hop-by-hop headers of a response besides `Connection` and
+/// `Transfer-Encoding` (RFC 9110 §7.6.1, nginx's list).
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    name == header::TE
+        || name == header::UPGRADE
+        || matches!(name.as_str(), "keep-alive" | "proxy-connection")
 }
 
-/// Whether the response's version and `Connection` header allow another request.
-fn connection_keeps_alive(version: Version, headers: &HeaderMap) -> bool {
-    let mut close = false;
-    let mut keep_alive = false;
-    for v in headers.get_all(header::CONNECTION) {
-        for token in v.as_bytes().split(|&b| b == b',') {
+/// What a response head says about its body and its connection.
+#[derive(Default)]
+struct ResponseFraming {
+    /// `Transfer-Encoding` present: whether its final coding is chunked.
+    chunked: Option<bool>,
+    /// Every `Content-Length` value, if they agree (`Err`: they do not, or one is invalid).
+    length: Option<Result<u64, ()>>,
+    close: bool,
+    keep_alive: bool,
+}
+
+impl ResponseFraming {
+    /// Reads a `Connection` value; true when it names other headers.
+    fn connection(&mut self, value: &[u8]) -> bool {
+        let mut others = false;
+        for token in value.split(|&b| b == b',') {
             let token = trim(token);
-            close |= token.eq_ignore_ascii_case(b"close");
-            keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+            if token.eq_ignore_ascii_case(b"close") {
+                self.close = true;
+            } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                self.keep_alive = true;
+            } else if !token.is_empty() {
+                others = true;
+            }
+        }
+        others
+    }
+
+    /// Reads a `Transfer-Encoding` value: the last one decides.
+    fn transfer_encoding(&mut self, value: &[u8]) {
+        let last = value.rsplit(|&b| b == b',').next().map(trim);
+        self.chunked = Some(last.is_some_and(|c| c.eq_ignore_ascii_case(b"chunked")));
+    }
+
+    fn content_length(&mut self, value: &[u8]) {
+        for part in value.split(|&b| b == b',') {
+            let n = parse_decimal(trim(part)).ok_or(());
+            self.length = Some(match (self.length, n) {
+                (None, n) => n,
+                (Some(Ok(a)), Ok(b)) if a == b => Ok(a),
+                _ => Err(()),
+            });
         }
     }
-    !close && (version == Version::HTTP_11 || keep_alive)
+
+    /// The body's decoder, and whether the connection may be reused after it
+    /// (RFC 9112 §6.3, §9.3).
+    fn decide(
+        &self,
+        method: &Method,
+        status: StatusCode,
+        version: Version,
+    ) -> Result<(Decoder, bool), SendError> {
+        let persistent = !self.close && (version == Version::HTTP_11 || self.keep_alive);
+        if method == Method::HEAD
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED
+        {
+            return Ok((Decoder::Done, persistent));
+        }
+        if method == Method::CONNECT && status.is_success() {
+            // A tunnel: whatever follows, until close.
+            return Ok((Decoder::Close, false));
+        }
+        match (self.chunked, self.length) {
+            (Some(true), length) => Ok((
+                Decoder::Chunked(Chunked::default()),
+                persistent && length.is_none(),
+            )),
+            (Some(false), _) => Ok((Decoder::Close, false)),
+            (None, Some(Ok(0))) => Ok((Decoder::Done, persistent)),
+            (None, Some(Ok(n))) => Ok((Decoder::Length(n), persistent)),
+            (None, Some(Err(()))) => Err(SendError::Invalid),
+            (None, None) => Ok((Decoder::Close, false)),
+        }
+    }
 }
 
 /// What is left of a response body.

@@ -251,45 +251,6 @@ fn via_value(v: Version) -> HeaderValue {
     }
 }
 
-static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
-static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
-
-/// The hop-by-hop headers every proxy removes (RFC 9110 §7.6.1, nginx's list).
-fn hop_by_hop() -> [&'static HeaderName; 6] {
-    [
-        &header::CONNECTION,
-        &KEEP_ALIVE,
-        &PROXY_CONNECTION,
-        &header::TE,
-        &header::TRANSFER_ENCODING,
-        &header::UPGRADE,
-    ]
-}
-
-/// Removes hop-by-hop headers: those named in `Connection`, then the fixed list.
-pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    // One pass over the names finds which of the fixed list are present (usually none, or
-    // only `Connection`), so only those are looked up again.
-    let mut present = [false; 6];
-    for name in headers.keys() {
-        if let Some(i) = hop_by_hop().iter().position(|h| *h == name) {
-            present[i] = true;
-        }
-    }
-    if present[0] {
-        // Options named in `Connection` (`close` and `keep-alive` are removed below anyway).
-        let listed = connection_listed(headers);
-        for name in listed {
-            headers.remove(name);
-        }
-    }
-    for (name, present) in hop_by_hop().into_iter().zip(present) {
-        if present {
-            headers.remove(name);
-        }
-    }
-}
-
 /// `X-Kong-Request-Id`.
 pub static X_KONG_REQUEST_ID: HeaderName = HeaderName::from_static("x-kong-request-id");
 
@@ -597,7 +558,6 @@ pub async fn proxy(up: &Upstream, cx: &mut Ctx, req: Request) -> Response {
 fn finish(cx: &mut Ctx, mut parts: http::response::Parts, body: UpBody, sent: Instant) -> Response {
     cx.upstream_latency_ms = Some(elapsed_ms(sent));
     cx.kong_generated = false;
-    remove_hop_by_hop(&mut parts.headers);
     parts.version = Version::HTTP_11;
     Response::from_parts(parts, body.boxed())
 }

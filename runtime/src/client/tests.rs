@@ -155,6 +155,21 @@ fn response_heads() {
 }
 
 #[test]
+fn hop_by_hop_response_headers_stay_behind() {
+    let p = final_head(
+        b"HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Up-Secret\r\nX-Up-Secret: 1\r\n\
+          Keep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\nUpgrade: h2c\r\nTE: x\r\n\
+          Transfer-Encoding: chunked\r\nX-Kept: yes\r\nVia: 1.1 up\r\n\r\n",
+        Method::GET,
+    );
+    let mut names: Vec<&str> = p.parts.headers.keys().map(|n| n.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["via", "x-kept"]);
+    assert!(p.keep_alive);
+    assert!(matches!(p.body, Decoder::Chunked(_)));
+}
+
+#[test]
 fn interim_heads_are_skipped_and_partial_heads_wait() {
     let mut buf = BytesMut::from(
         &b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: x\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"[..],
