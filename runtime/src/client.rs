@@ -41,8 +41,9 @@ use chunked::Chunked;
 pub(crate) const HEAD_LIMIT: usize = 64 * 1024;
 /// Most response headers accepted (hyper's default).
 const MAX_HEADERS: usize = 100;
-/// Room made in the read buffer before each read.
+/// Room made in the read buffer when less than `READ_MIN` is left.
 const READ_SIZE: usize = 8 * 1024;
+const READ_MIN: usize = 2 * 1024;
 /// Request body chunks up to this size are copied next to their chunked framing and
 /// written with it; larger ones are written as they are.
 const COPY_LIMIT: usize = 8 * 1024;
@@ -321,7 +322,11 @@ fn poll_head(
 }
 
 fn read_more(cx: &mut Context<'_>, conn: &mut Conn) -> Poll<io::Result<usize>> {
-    conn.buf.reserve(READ_SIZE);
+    // Small answers share one buffer until it is nearly used up: room is only made (a new
+    // buffer, while earlier responses still hold parts of this one) below `READ_MIN`.
+    if conn.buf.capacity() - conn.buf.len() < READ_MIN {
+        conn.buf.reserve(READ_SIZE);
+    }
     tokio_util::io::poll_read_buf(Pin::new(&mut conn.io), cx, &mut conn.buf)
 }
 
