@@ -31,7 +31,7 @@ use tokio::io::AsyncWrite;
 
 use crate::{pool::Pool, timed_io::TimedIo, Body, BoxError};
 
-mod chunked;
+pub(crate) mod chunked;
 #[cfg(test)]
 mod tests;
 

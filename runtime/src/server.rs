@@ -41,16 +41,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::{header, HeaderValue, Version};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::BodyExt;
-use hyper::{body::Incoming, service::service_fn};
-use hyper_util::{
-    rt::{TokioExecutor, TokioIo, TokioTimer},
-    server::conn::auto,
-};
+use hyper::{body::Incoming, server::conn::http2, service::service_fn};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
     net::{TcpListener, TcpStream},
     sync::watch,
     task::JoinSet,
@@ -65,6 +63,8 @@ use crate::{
     status::{serve_status, Stats},
     Body, BoxError, Gateway, Request, Response, VERSION,
 };
+
+mod h1;
 
 /// Limits and timeouts of the proxy listener.
 #[derive(Debug, Clone)]
@@ -321,31 +321,21 @@ fn shutdown_signal() -> io::Result<impl Future<Output = ()>> {
 struct Server<G> {
     gw: Arc<G>,
     stats: Arc<Stats>,
-    builder: auto::Builder<TokioExecutor>,
+    h2: http2::Builder<TokioExecutor>,
     listener_port: u16,
     opts: ServerOptions,
 }
 
 impl<G: Gateway> Server<G> {
     fn new(gw: Arc<G>, listener_port: u16, opts: ServerOptions) -> Server<G> {
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .max_buf_size(opts.max_header_bytes.max(8192))
-            .header_read_timeout(opts.header_read_timeout)
-            // Head and small bodies in one buffer, one write (cheaper than writev here).
-            .writev(false)
-            .keep_alive(true);
-        builder
-            .http2()
-            .timer(TokioTimer::new())
+        let mut h2 = http2::Builder::new(TokioExecutor::new());
+        h2.timer(TokioTimer::new())
             .max_header_list_size(u32::try_from(opts.max_header_bytes).unwrap_or(u32::MAX))
             .max_concurrent_streams(opts.h2_max_concurrent_streams);
         Server {
             gw,
             stats: Arc::new(Stats::new(G::INFO)),
-            builder,
+            h2,
             listener_port,
             opts,
         }
@@ -499,7 +489,43 @@ impl HttpBody for Tracked {
 
 async fn serve_connection<G: Gateway>(
     sh: Arc<Server<G>>,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    mut drain: watch::Receiver<bool>,
+) {
+    if *drain.borrow_and_update() {
+        return;
+    }
+    let wait = sh.opts.idle_timeout.min(sh.opts.header_read_timeout);
+    let mut buf = BytesMut::with_capacity(8 * 1024);
+    match h1::sniff(&mut stream, &mut buf, wait, &mut drain).await {
+        None => {}
+        Some(true) => serve_h2(sh, stream, buf.freeze(), peer, drain).await,
+        Some(false) => {
+            let (read, write) = stream.into_split();
+            let limits = h1::Limits {
+                max_head: sh.opts.max_header_bytes.max(8192),
+                header_read_timeout: sh.opts.header_read_timeout,
+                idle_timeout: sh.opts.idle_timeout,
+                send_timeout: sh.opts.send_timeout,
+            };
+            let sh = &sh;
+            h1::serve(read, write, buf, &limits, &mut drain, |req| async move {
+                let in_flight = sh.stats.start_request();
+                let resp = handle(sh, peer, req).await;
+                sh.stats.request_served();
+                (resp, in_flight)
+            })
+            .await;
+        }
+    }
+}
+
+/// HTTP/2 with prior knowledge (h2c); `prefix` is what was read to tell it apart.
+async fn serve_h2<G: Gateway>(
+    sh: Arc<Server<G>>,
     stream: TcpStream,
+    prefix: Bytes,
     peer: SocketAddr,
     mut drain: watch::Receiver<bool>,
 ) {
@@ -512,6 +538,7 @@ async fn serve_connection<G: Gateway>(
             let sh = sh.clone();
             async move {
                 let in_flight = sh.stats.start_request();
+                let req = req.map(|body| body.map_err(|e| -> BoxError { Box::new(e) }).boxed());
                 let resp = handle(&sh, peer, req).await;
                 sh.stats.request_served();
                 let (parts, inner) = resp.into_parts();
@@ -526,14 +553,13 @@ async fn serve_connection<G: Gateway>(
             }
         })
     };
-    let stream = crate::timed_io::TimedIo::new(stream, None, sh.opts.send_timeout);
-    let conn = sh.builder.serve_connection(TokioIo::new(stream), svc);
+    let io = Prefixed {
+        prefix,
+        inner: crate::timed_io::TimedIo::new(stream, None, sh.opts.send_timeout),
+    };
+    let conn = sh.h2.serve_connection(TokioIo::new(io), svc);
     tokio::pin!(conn);
     let mut closing = false;
-    if *drain.borrow_and_update() {
-        conn.as_mut().graceful_shutdown();
-        closing = true;
-    }
     loop {
         tokio::select! {
             _ = conn.as_mut() => break,
@@ -546,6 +572,58 @@ async fn serve_connection<G: Gateway>(
                 closing = true;
             }
         }
+    }
+}
+
+/// A connection whose first bytes were already read, given back first.
+struct Prefixed<T> {
+    prefix: Bytes,
+    inner: T,
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Prefixed<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.prefix.is_empty() {
+            return Pin::new(&mut this.inner).poll_read(cx, buf);
+        }
+        let n = this.prefix.len().min(buf.remaining());
+        buf.put_slice(&this.prefix.split_to(n));
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Prefixed<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
 
@@ -589,11 +667,7 @@ fn proxied(mut resp: Response, cx: &mut Ctx) -> Response {
 }
 
 /// One request on the proxy listener.
-async fn handle<G: Gateway>(
-    sh: &Server<G>,
-    peer: SocketAddr,
-    req: http::Request<Incoming>,
-) -> Response {
+async fn handle<G: Gateway>(sh: &Server<G>, peer: SocketAddr, req: Request) -> Response {
     let started = Instant::now();
     let request_id = request_id::new();
     let (parts, body) = req.into_parts();
@@ -704,7 +778,6 @@ async fn handle<G: Gateway>(
         request_id_header: None,
     };
 
-    let body: Body = body.map_err(|e| -> BoxError { Box::new(e) }).boxed();
     let req = Request::from_parts(parts, body);
     let resp = {
         let fut = sh.gw.handle(route_idx, &mut cx, req);

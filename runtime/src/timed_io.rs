@@ -24,8 +24,8 @@ use tokio::{
 pub(crate) const READ_TIMEOUT: &str = "upstream read timed out";
 pub(crate) const WRITE_TIMEOUT: &str = "upstream write timed out";
 
-pub(crate) struct TimedIo {
-    inner: TcpStream,
+pub(crate) struct TimedIo<T = TcpStream> {
+    inner: T,
     /// `None`: reads may wait forever (the downstream side, where idle time is bounded
     /// elsewhere).
     read_timeout: Option<Duration>,
@@ -39,9 +39,9 @@ pub(crate) struct TimedIo {
     write_armed: bool,
 }
 
-impl TimedIo {
+impl<T> TimedIo<T> {
     pub(crate) fn new(
-        inner: TcpStream,
+        inner: T,
         read_timeout: Option<Duration>,
         write_timeout: Duration,
     ) -> Self {
@@ -61,7 +61,7 @@ impl TimedIo {
     }
 
     /// The socket.
-    pub(crate) fn get_ref(&self) -> &TcpStream {
+    pub(crate) fn get_ref(&self) -> &T {
         &self.inner
     }
 
@@ -87,7 +87,7 @@ impl TimedIo {
     }
 }
 
-impl AsyncRead for TimedIo {
+impl<T: AsyncRead + Unpin> AsyncRead for TimedIo<T> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -129,7 +129,7 @@ impl AsyncRead for TimedIo {
     }
 }
 
-impl AsyncWrite for TimedIo {
+impl<T: AsyncWrite + Unpin> AsyncWrite for TimedIo<T> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -13,7 +13,7 @@ const LINE_LIMIT: usize = 4096;
 
 /// What one decoding step found.
 #[derive(Debug)]
-pub(super) enum Decoded {
+pub(crate) enum Decoded {
     Data(Bytes),
     /// The trailer section that ends the body.
     Trailers(HeaderMap),
@@ -24,7 +24,7 @@ pub(super) enum Decoded {
 }
 
 #[derive(Debug, Default)]
-pub(super) struct Chunked {
+pub(crate) struct Chunked {
     state: State,
 }
 
@@ -48,7 +48,7 @@ fn invalid(what: &'static str) -> io::Error {
 
 impl Chunked {
     /// Decodes what `buf` holds, consuming it, up to the next data slice or the end.
-    pub(super) fn decode(&mut self, buf: &mut BytesMut) -> io::Result<Decoded> {
+    pub(crate) fn decode(&mut self, buf: &mut BytesMut) -> io::Result<Decoded> {
         loop {
             match self.state {
                 State::Size => {

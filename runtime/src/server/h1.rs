@@ -1,0 +1,793 @@
+//! HTTP/1.1 on the proxy listener, one connection per task, the request handled in that
+//! same task.
+//!
+//! The request head is parsed from the connection's read buffer (httparse) into a request
+//! whose header values share one copy of the head; the request body ([`ReqBody`]) reads from
+//! the same buffer and socket as it is polled. The response head is written from one
+//! buffer, with the first piece of the body when it is ready at once.
+//!
+//! Parsing is strict, as nginx is where Kong differs from the RFC's leniencies: a malformed
+//! request line or header, an invalid or repeated-and-different `Content-Length`,
+//! `Transfer-Encoding` on HTTP/1.0, a transfer coding other than a final `chunked`, both
+//! `Transfer-Encoding` and `Content-Length`, or more than one `Host` → 400 and close; a head
+//! over the limit or with more than 100 fields → 431 and close. `Expect: 100-continue` is
+//! answered with `100 Continue` when the body is first read (never, if the answer comes
+//! first). Responses carry `Date`; their
+//! body is framed by `Content-Length` when its size is known, else chunked (HTTP/1.0
+//! clients: until close). A connection is kept alive unless the client or the response
+//! says otherwise, the request body was not read to its end, or the server is draining.
+
+use std::{
+    cell::RefCell,
+    future::poll_fn,
+    io,
+    mem::MaybeUninit,
+    pin::Pin,
+    sync::{Arc, Mutex, MutexGuard},
+    task::{Context, Poll},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use http_body_util::BodyExt;
+use tokio::{
+    io::{AsyncRead, AsyncWriteExt},
+    net::tcp::{OwnedReadHalf, OwnedWriteHalf},
+    sync::watch,
+    time::Instant,
+};
+
+use crate::{
+    client::chunked::{Chunked, Decoded},
+    timed_io::TimedIo,
+    Body, BoxError, Request, Response,
+};
+
+/// Most request header fields accepted (then 431).
+const MAX_HEADERS: usize = 100;
+/// Room made in the read buffer when less than `READ_MIN` is left.
+const READ_SIZE: usize = 8 * 1024;
+const READ_MIN: usize = 1024;
+/// Response body pieces up to this size go out in the same write as the head or their
+/// chunk framing.
+const COPY_LIMIT: usize = 16 * 1024;
+
+/// The HTTP/2 connection preface: a connection that starts with it speaks h2c.
+pub(super) const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Limits of one connection.
+pub(super) struct Limits {
+    pub max_head: usize,
+    pub header_read_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub send_timeout: Duration,
+}
+
+/// The read side of a connection, shared by the head reader and the request body.
+pub(super) struct ReadSide {
+    half: OwnedReadHalf,
+    buf: BytesMut,
+    /// What is left of the current request's body.
+    body: BodyState,
+    /// `Expect: 100-continue` not answered yet: the body's first read answers it, unless
+    /// the response has started.
+    continue_pending: bool,
+    /// The response head is being written: no `100 Continue` any more.
+    responding: bool,
+}
+
+type Shared = Arc<Mutex<ReadSide>>;
+
+fn lock(shared: &Shared) -> MutexGuard<'_, ReadSide> {
+    // Nothing panics while holding it that could leave it inconsistent.
+    shared.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl ReadSide {
+    pub(super) fn new(half: OwnedReadHalf, buf: BytesMut) -> ReadSide {
+        ReadSide {
+            half,
+            buf,
+            body: BodyState::Done,
+            continue_pending: false,
+            responding: false,
+        }
+    }
+
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        if self.buf.capacity() - self.buf.len() < READ_MIN {
+            self.buf.reserve(READ_SIZE);
+        }
+        tokio_util::io::poll_read_buf(Pin::new(&mut self.half), cx, &mut self.buf)
+    }
+
+    /// The next piece of the body from what is buffered: `None` when more must be read.
+    fn decode(&mut self) -> Option<Result<Option<Frame<Bytes>>, BoxError>> {
+        match &mut self.body {
+            BodyState::Done => Some(Ok(None)),
+            BodyState::Length(_) if self.buf.is_empty() => None,
+            BodyState::Length(left) => {
+                let n = self.buf.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
+                *left -= n as u64;
+                if *left == 0 {
+                    self.body = BodyState::Done;
+                }
+                Some(Ok(Some(Frame::data(self.buf.split_to(n).freeze()))))
+            }
+            BodyState::Chunked(state) => match state.decode(&mut self.buf) {
+                Ok(Decoded::Data(data)) => Some(Ok(Some(Frame::data(data)))),
+                Ok(Decoded::Trailers(t)) => {
+                    self.body = BodyState::Done;
+                    Some(Ok(Some(Frame::trailers(t))))
+                }
+                Ok(Decoded::End) => {
+                    self.body = BodyState::Done;
+                    Some(Ok(None))
+                }
+                Ok(Decoded::NeedMore) => None,
+                Err(e) => Some(Err(Box::new(e))),
+            },
+        }
+    }
+
+    /// Answers `Expect: 100-continue` before the body is first read. The socket is empty
+    /// at this point, so the 25 bytes are written at once; should they not be, the
+    /// connection is not reused.
+    fn answer_continue(&mut self) -> bool {
+        self.continue_pending = false;
+        const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+        matches!(self.half.as_ref().try_write(CONTINUE), Ok(n) if n == CONTINUE.len())
+    }
+
+    /// After the response: skips what is left of the request body if it is already here
+    /// (or arrives with one more read that does not wait). True if the body is behind us.
+    fn skip_body(&mut self) -> bool {
+        for round in 0..2 {
+            loop {
+                match self.decode() {
+                    Some(Ok(None)) => return true,
+                    Some(Ok(Some(_))) => {}
+                    Some(Err(_)) => return false,
+                    None => break,
+                }
+            }
+            if round == 0 {
+                let mut cx = Context::from_waker(std::task::Waker::noop());
+                if !matches!(self.poll_fill(&mut cx), Poll::Ready(Ok(n)) if n > 0) {
+                    return false;
+                }
+            }
+        }
+        false
+    }
+}
+
+/// A parsed request head, and what the connection needs to know about it.
+struct Head {
+    request: http::request::Parts,
+    body: BodyState,
+    keep_alive: bool,
+    expect_continue: bool,
+    /// The client accepts trailers (`TE: trailers`).
+    trailers: bool,
+}
+
+#[derive(Debug)]
+enum BodyState {
+    Length(u64),
+    Chunked(Chunked),
+    Done,
+}
+
+/// Why a request head was refused: 400 or 431, and the connection closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Refused(pub u16);
+
+const BAD: Refused = Refused(400);
+const TOO_LARGE: Refused = Refused(431);
+
+/// Parses one request head at the start of `buf` and removes it from there; `None` while it
+/// is incomplete.
+fn parse_head(buf: &mut BytesMut, max_head: usize) -> Result<Option<Head>, Refused> {
+    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    let len = match httparse::ParserConfig::default()
+        .parse_request_with_uninit_headers(&mut req, buf, &mut slots)
+    {
+        Ok(httparse::Status::Complete(len)) if len <= max_head => len,
+        Ok(httparse::Status::Complete(_)) => return Err(TOO_LARGE),
+        Ok(httparse::Status::Partial) if buf.len() >= max_head => return Err(TOO_LARGE),
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => return Err(TOO_LARGE),
+        Err(_) => return Err(BAD),
+    };
+    let method = Method::from_bytes(req.method.unwrap_or_default().as_bytes()).map_err(|_| BAD)?;
+    let version = match req.version {
+        Some(0) => Version::HTTP_10,
+        Some(1) => Version::HTTP_11,
+        _ => return Err(BAD),
+    };
+    let head = Bytes::copy_from_slice(&buf[..len]);
+    let base = buf.as_ptr() as usize;
+    let slice = |part: &[u8]| {
+        let start = part.as_ptr() as usize - base;
+        head.slice(start..start + part.len())
+    };
+    let path = req.path.unwrap_or_default();
+    let uri = Uri::from_maybe_shared(slice(path.as_bytes())).map_err(|_| BAD)?;
+
+    // Room for what plugins and the gateway add.
+    let mut headers = HeaderMap::with_capacity(req.headers.len() + 8);
+    let mut length: Option<u64> = None;
+    let mut chunked: Option<bool> = None;
+    let mut close = false;
+    let mut keep_alive = false;
+    let mut hosts = 0;
+    let mut expect_continue = false;
+    let mut trailers = false;
+    for h in req.headers.iter() {
+        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| BAD)?;
+        let value = HeaderValue::from_maybe_shared(slice(h.value)).map_err(|_| BAD)?;
+        if name == header::CONTENT_LENGTH {
+            for part in h.value.split(|&b| b == b',') {
+                let n = parse_decimal(trim(part)).ok_or(BAD)?;
+                if length.is_some_and(|l| l != n) {
+                    return Err(BAD);
+                }
+                length = Some(n);
+            }
+        } else if name == header::TRANSFER_ENCODING {
+            let last = h.value.rsplit(|&b| b == b',').next().map(trim);
+            chunked = Some(last.is_some_and(|c| c.eq_ignore_ascii_case(b"chunked")));
+        } else if name == header::CONNECTION {
+            for token in h.value.split(|&b| b == b',').map(trim) {
+                close |= token.eq_ignore_ascii_case(b"close");
+                keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+            }
+        } else if name == header::HOST {
+            hosts += 1;
+        } else if name == header::EXPECT {
+            expect_continue = h.value.eq_ignore_ascii_case(b"100-continue");
+        } else if name == header::TE {
+            trailers |= h
+                .value
+                .split(|&b| b == b',')
+                .any(|t| trim(t).eq_ignore_ascii_case(b"trailers"));
+        }
+        headers.append(name, value);
+    }
+    buf.advance(len);
+    if hosts > 1 {
+        return Err(BAD);
+    }
+    let body = match (chunked, length) {
+        (Some(_), _) if version == Version::HTTP_10 => return Err(BAD),
+        (Some(true), None) => BodyState::Chunked(Chunked::default()),
+        (Some(_), _) => return Err(BAD),
+        (None, Some(n)) if n > 0 => BodyState::Length(n),
+        (None, _) => BodyState::Done,
+    };
+    let keep_alive = !close && (version == Version::HTTP_11 || keep_alive);
+    let (mut request, ()) = http::Request::new(()).into_parts();
+    request.method = method;
+    request.uri = uri;
+    request.version = version;
+    request.headers = headers;
+    Ok(Some(Head {
+        request,
+        body,
+        keep_alive,
+        expect_continue,
+        trailers,
+    }))
+}
+
+fn parse_decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 19 {
+        return None;
+    }
+    digits
+        .iter()
+        .try_fold(0u64, |n, &d| d.is_ascii_digit().then(|| n * 10 + u64::from(d - b'0')))
+}
+
+fn trim(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
+
+/// A request body, read from the connection as it is polled.
+struct ReqBody {
+    shared: Shared,
+}
+
+impl HttpBody for ReqBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let mut side = lock(&self.shared);
+        if side.continue_pending && !side.responding && !side.answer_continue() {
+            return Poll::Ready(Some(Err("could not send 100 Continue".into())));
+        }
+        loop {
+            if let Some(got) = side.decode() {
+                return Poll::Ready(got.transpose());
+            }
+            match side.poll_fill(cx) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Some(Err(Box::new(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the client closed the connection before the end of the body",
+                    )))))
+                }
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(Box::new(e)))),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(lock(&self.shared).body, BodyState::Done)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match lock(&self.shared).body {
+            BodyState::Done => SizeHint::with_exact(0),
+            BodyState::Length(n) => SizeHint::with_exact(n),
+            BodyState::Chunked(_) => SizeHint::default(),
+        }
+    }
+}
+
+/// Why the wait for a request head ended without one.
+pub(super) enum NoHead {
+    /// The client closed, went idle, was too slow, or the server is draining: close.
+    Close,
+    /// The head was refused: answer with this status, then close.
+    Refused(Refused),
+}
+
+/// Waits for the next request head: while nothing has arrived, at most `idle_timeout` and
+/// only until the server drains; the whole head within `header_read_timeout`.
+async fn next_head(
+    shared: &Shared,
+    limits: &Limits,
+    drain: &mut watch::Receiver<bool>,
+) -> Result<Head, NoHead> {
+    let start = Instant::now();
+    let head_deadline = start + limits.header_read_timeout;
+    let idle_deadline = start + limits.idle_timeout.min(limits.header_read_timeout);
+    let mut read = std::pin::pin!(poll_fn(|cx| {
+        let mut side = lock(shared);
+        loop {
+            if !side.buf.is_empty() {
+                match parse_head(&mut side.buf, limits.max_head) {
+                    Ok(Some(head)) => return Poll::Ready(Ok(head)),
+                    Ok(None) => {}
+                    Err(r) => return Poll::Ready(Err(NoHead::Refused(r))),
+                }
+            }
+            match side.poll_fill(cx) {
+                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(Err(NoHead::Close)),
+                Poll::Ready(Ok(_)) => {}
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }));
+    let timer = tokio::time::sleep_until(idle_deadline);
+    tokio::pin!(timer);
+    let mut idle = true;
+    loop {
+        tokio::select! {
+            biased;
+            got = &mut read => return got,
+            () = &mut timer => {
+                if idle && lock(shared).buf.is_empty() {
+                    return Err(NoHead::Close);
+                }
+                if Instant::now() >= head_deadline {
+                    return Err(NoHead::Close);
+                }
+                idle = false;
+                timer.as_mut().reset(head_deadline);
+            }
+            changed = drain.changed(), if !*drain.borrow() => {
+                // Draining (or the server is gone): an idle connection closes now; a
+                // request on its way is still served.
+                if changed.is_err() || lock(shared).buf.is_empty() {
+                    return Err(NoHead::Close);
+                }
+            }
+        }
+    }
+}
+
+/// Serves HTTP/1.1 requests on a connection until it closes. `buf` holds what was already
+/// read from it.
+pub(super) async fn serve<H, F, T>(
+    read: OwnedReadHalf,
+    write: OwnedWriteHalf,
+    buf: BytesMut,
+    limits: &Limits,
+    drain: &mut watch::Receiver<bool>,
+    mut handle: H,
+) where
+    H: FnMut(Request) -> F,
+    // `T` lives until the response is written (the in-flight count).
+    F: std::future::Future<Output = (Response, T)>,
+{
+    let shared: Shared = Arc::new(Mutex::new(ReadSide::new(read, buf)));
+    let mut out = TimedIo::new(write, None, limits.send_timeout);
+    loop {
+        if *drain.borrow() && lock(&shared).buf.is_empty() {
+            return;
+        }
+        let head = match next_head(&shared, limits, drain).await {
+            Ok(head) => head,
+            Err(NoHead::Close) => return,
+            Err(NoHead::Refused(Refused(status))) => {
+                let _ = out.write_all(&refusal(status)).await;
+                return;
+            }
+        };
+        let is_head = head.request.method == Method::HEAD;
+        let version = head.request.version;
+        let has_body = !matches!(head.body, BodyState::Done);
+        {
+            let mut side = lock(&shared);
+            side.body = head.body;
+            side.continue_pending = has_body && head.expect_continue && version == Version::HTTP_11;
+            side.responding = false;
+        }
+        let body: Body = if has_body {
+            ReqBody {
+                shared: shared.clone(),
+            }
+            .boxed()
+        } else {
+            crate::response::empty()
+        };
+        let (resp, in_flight) = handle(http::Request::from_parts(head.request, body)).await;
+        lock(&shared).responding = true;
+        let reply = Reply {
+            is_head,
+            version,
+            trailers: head.trailers,
+            keep_alive: head.keep_alive && !*drain.borrow(),
+        };
+        let written = write_response(&mut out, resp, reply).await;
+        drop(in_flight);
+        match written {
+            // The next request can be read once this one's body is behind us.
+            Ok(true) if lock(&shared).skip_body() => {}
+            _ => return,
+        }
+    }
+}
+
+/// What the response depends on from its request.
+#[derive(Clone, Copy)]
+struct Reply {
+    is_head: bool,
+    version: Version,
+    trailers: bool,
+    keep_alive: bool,
+}
+
+/// A bare error answer to a head that could not be read.
+fn refusal(status: u16) -> Vec<u8> {
+    let reason = StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    let mut out = Vec::with_capacity(128);
+    out.extend_from_slice(b"HTTP/1.1 ");
+    crate::response::push_decimal(&mut out, u64::from(status));
+    out.push(b' ');
+    out.extend_from_slice(reason.as_bytes());
+    out.extend_from_slice(b"\r\ncontent-length: 0\r\nconnection: close\r\ndate: ");
+    push_date(&mut out);
+    out.extend_from_slice(b"\r\n\r\n");
+    out
+}
+
+/// How a response body is framed on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    /// No body is sent (HEAD, 1xx, 204, 304).
+    None,
+    Length(u64),
+    Chunked,
+    /// HTTP/1.0 client, size unknown: the body ends with the connection.
+    Close,
+}
+
+/// Writes `resp`; `Ok(keep_alive)` once it is all sent.
+async fn write_response(
+    out: &mut TimedIo<OwnedWriteHalf>,
+    resp: Response,
+    reply: Reply,
+) -> io::Result<bool> {
+    let (parts, mut body) = resp.into_parts();
+    let status = parts.status;
+    let given_length = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| parse_decimal(v.as_bytes()));
+    let no_body = status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
+    let framing = if no_body {
+        Framing::None
+    } else if let Some(n) = given_length {
+        Framing::Length(n)
+    } else if body.is_end_stream() {
+        Framing::Length(0)
+    } else if let Some(n) = body.size_hint().exact() {
+        Framing::Length(n)
+    } else if reply.version == Version::HTTP_11 {
+        Framing::Chunked
+    } else {
+        Framing::Close
+    };
+    let says_close = parts.headers.get_all(header::CONNECTION).iter().any(|v| {
+        v.as_bytes()
+            .split(|&b| b == b',')
+            .any(|t| trim(t).eq_ignore_ascii_case(b"close"))
+    });
+    let keep_alive = reply.keep_alive && framing != Framing::Close && !says_close;
+
+    let mut head = Vec::with_capacity(
+        256 + parts
+            .headers
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len() + 4)
+            .sum::<usize>(),
+    );
+    head.extend_from_slice(b"HTTP/1.1 ");
+    head.extend_from_slice(status.as_str().as_bytes());
+    head.push(b' ');
+    head.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    head.extend_from_slice(b"\r\n");
+    let mut has_date = false;
+    for (name, value) in &parts.headers {
+        if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING {
+            continue;
+        }
+        has_date |= name == header::DATE;
+        head.extend_from_slice(name.as_str().as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value.as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    if !has_date {
+        head.extend_from_slice(b"date: ");
+        push_date(&mut head);
+        head.extend_from_slice(b"\r\n");
+    }
+    match framing {
+        Framing::Length(n) => {
+            head.extend_from_slice(b"content-length: ");
+            crate::response::push_decimal(&mut head, n);
+            head.extend_from_slice(b"\r\n");
+        }
+        Framing::Chunked => head.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+        Framing::None | Framing::Close => {
+            // HEAD: the length the body would have.
+            if let (Some(n), false) = (given_length, no_body) {
+                head.extend_from_slice(b"content-length: ");
+                crate::response::push_decimal(&mut head, n);
+                head.extend_from_slice(b"\r\n");
+            }
+        }
+    }
+    if !keep_alive && !says_close {
+        head.extend_from_slice(b"connection: close\r\n");
+    } else if keep_alive && reply.version == Version::HTTP_10 {
+        head.extend_from_slice(b"connection: keep-alive\r\n");
+    }
+    head.extend_from_slice(b"\r\n");
+
+    if reply.is_head || framing == Framing::None {
+        out.write_all(&head).await?;
+        return Ok(keep_alive);
+    }
+    let mut left = match framing {
+        Framing::Length(n) => Some(n),
+        _ => None,
+    };
+    let chunked = framing == Framing::Chunked;
+    // The first piece of the body goes with the head when it is there already.
+    let first = poll_fn(|cx| match Pin::new(&mut body).poll_frame(cx) {
+        Poll::Ready(frame) => Poll::Ready(Some(frame)),
+        Poll::Pending => Poll::Ready(None),
+    })
+    .await;
+    let mut pending = match first {
+        Some(frame) => Some(frame),
+        None => {
+            out.write_all(&head).await?;
+            head.clear();
+            None
+        }
+    };
+    loop {
+        let frame = match pending.take() {
+            Some(frame) => frame,
+            None => body.frame().await,
+        };
+        match frame {
+            None => {
+                if left.is_some_and(|n| n > 0) {
+                    return Err(io::Error::other("response body shorter than its length"));
+                }
+                if chunked {
+                    head.extend_from_slice(b"0\r\n\r\n");
+                }
+                if !head.is_empty() {
+                    out.write_all(&head).await?;
+                }
+                return Ok(keep_alive);
+            }
+            Some(Err(e)) => return Err(io::Error::other(e)),
+            Some(Ok(frame)) => {
+                let frame = match frame.into_data() {
+                    Ok(data) => data,
+                    Err(frame) => {
+                        if let (Ok(t), true) = (frame.into_trailers(), chunked) {
+                            head.extend_from_slice(b"0\r\n");
+                            if reply.trailers {
+                                for (name, value) in &t {
+                                    head.extend_from_slice(name.as_str().as_bytes());
+                                    head.extend_from_slice(b": ");
+                                    head.extend_from_slice(value.as_bytes());
+                                    head.extend_from_slice(b"\r\n");
+                                }
+                            }
+                            head.extend_from_slice(b"\r\n");
+                            out.write_all(&head).await?;
+                            return Ok(keep_alive);
+                        }
+                        continue;
+                    }
+                };
+                if frame.is_empty() {
+                    continue;
+                }
+                if let Some(n) = &mut left {
+                    let len = frame.len() as u64;
+                    if len > *n {
+                        return Err(io::Error::other("response body longer than its length"));
+                    }
+                    *n -= len;
+                }
+                if chunked {
+                    head.extend_from_slice(format!("{:x}\r\n", frame.len()).as_bytes());
+                }
+                if frame.len() <= COPY_LIMIT {
+                    head.extend_from_slice(&frame);
+                    if chunked {
+                        head.extend_from_slice(b"\r\n");
+                    }
+                    out.write_all(&head).await?;
+                } else {
+                    out.write_all(&head).await?;
+                    out.write_all(&frame).await?;
+                    if chunked {
+                        out.write_all(b"\r\n").await?;
+                    }
+                }
+                head.clear();
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// The `Date` value of the current second.
+    static DATE: RefCell<(u64, [u8; 29])> = const { RefCell::new((u64::MAX, [0; 29])) };
+}
+
+/// Appends the current time as an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), formatted
+/// once per second per thread.
+fn push_date(out: &mut Vec<u8>) {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    DATE.with(|cell| {
+        let mut cached = cell.borrow_mut();
+        if cached.0 != now {
+            *cached = (now, imf_fixdate(now));
+        }
+        out.extend_from_slice(&cached.1);
+    });
+}
+
+fn imf_fixdate(secs: u64) -> [u8; 29] {
+    const DAYS: [&[u8; 3]; 7] = [b"Thu", b"Fri", b"Sat", b"Sun", b"Mon", b"Tue", b"Wed"];
+    const MONTHS: [&[u8; 3]; 12] = [
+        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+        b"Dec",
+    ];
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let mut out = [0u8; 29];
+    let digits = |n: i64, width: usize, dst: &mut [u8]| {
+        let mut n = n.rem_euclid(10_i64.pow(width as u32));
+        for i in (0..width).rev() {
+            dst[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+    };
+    out[..3].copy_from_slice(DAYS[(days % 7) as usize]);
+    out[3..5].copy_from_slice(b", ");
+    digits(day, 2, &mut out[5..7]);
+    out[7] = b' ';
+    out[8..11].copy_from_slice(MONTHS[(month - 1) as usize]);
+    out[11] = b' ';
+    digits(year, 4, &mut out[12..16]);
+    out[16] = b' ';
+    digits((rem / 3600) as i64, 2, &mut out[17..19]);
+    out[19] = b':';
+    digits((rem / 60 % 60) as i64, 2, &mut out[20..22]);
+    out[22] = b':';
+    digits((rem % 60) as i64, 2, &mut out[23..25]);
+    out[25..29].copy_from_slice(b" GMT");
+    out
+}
+
+/// Reads the first bytes of a connection, enough to tell HTTP/2 prior knowledge from
+/// HTTP/1: `Some(true)` for h2c, `Some(false)` for HTTP/1, `None` if the client closed,
+/// stayed idle past `idle`, or the server drains first.
+pub(super) async fn sniff<R: AsyncRead + Unpin>(
+    read: &mut R,
+    buf: &mut BytesMut,
+    idle: Duration,
+    drain: &mut watch::Receiver<bool>,
+) -> Option<bool> {
+    use tokio::io::AsyncReadExt;
+    let deadline = Instant::now() + idle;
+    loop {
+        let n = H2_PREFACE.len().min(buf.len());
+        if buf[..n] != H2_PREFACE[..n] {
+            return Some(false);
+        }
+        if n == H2_PREFACE.len() {
+            return Some(true);
+        }
+        buf.reserve(READ_SIZE);
+        tokio::select! {
+            got = read.read_buf(buf) => match got {
+                Ok(0) | Err(_) => return None,
+                Ok(_) => {}
+            },
+            () = tokio::time::sleep_until(deadline) => return None,
+            _ = drain.changed(), if !*drain.borrow() => if buf.is_empty() { return None },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
