@@ -40,11 +40,7 @@ pub(crate) struct TimedIo<T = TcpStream> {
 }
 
 impl<T> TimedIo<T> {
-    pub(crate) fn new(
-        inner: T,
-        read_timeout: Option<Duration>,
-        write_timeout: Duration,
-    ) -> Self {
+    pub(crate) fn new(inner: T, read_timeout: Option<Duration>, write_timeout: Duration) -> Self {
         let now = Instant::now();
         TimedIo {
             inner,

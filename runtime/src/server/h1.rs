@@ -109,7 +109,10 @@ impl ReadSide {
             BodyState::Done => Some(Ok(None)),
             BodyState::Length(_) if self.buf.is_empty() => None,
             BodyState::Length(left) => {
-                let n = self.buf.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
+                let n = self
+                    .buf
+                    .len()
+                    .min(usize::try_from(*left).unwrap_or(usize::MAX));
                 *left -= n as u64;
                 if *left == 0 {
                     self.body = BodyState::Done;
@@ -288,9 +291,9 @@ fn parse_decimal(digits: &[u8]) -> Option<u64> {
     if digits.is_empty() || digits.len() > 19 {
         return None;
     }
-    digits
-        .iter()
-        .try_fold(0u64, |n, &d| d.is_ascii_digit().then(|| n * 10 + u64::from(d - b'0')))
+    digits.iter().try_fold(0u64, |n, &d| {
+        d.is_ascii_digit().then(|| n * 10 + u64::from(d - b'0'))
+    })
 }
 
 fn trim(mut s: &[u8]) -> &[u8] {

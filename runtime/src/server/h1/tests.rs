@@ -1,0 +1,361 @@
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+    sync::watch,
+};
+
+use super::{imf_fixdate, serve, Limits};
+use crate::{Request, Response};
+
+/// What the test handler answers: method, target, the `x-a` values and the body it read,
+/// one per line. `/noread` does not read the body; `/stream` answers a body of unknown
+/// size; `/empty` answers 204.
+async fn handler(req: Request) -> (Response, ()) {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_owned();
+    if path == "/empty" {
+        let mut resp = Response::new(crate::response::empty());
+        *resp.status_mut() = http::StatusCode::NO_CONTENT;
+        return (resp, ());
+    }
+    let body = if path == "/noread" {
+        String::new()
+    } else {
+        match body.collect().await {
+            Ok(b) => String::from_utf8_lossy(&b.to_bytes()).into_owned(),
+            Err(e) => format!("body error: {e}"),
+        }
+    };
+    let xa: Vec<&str> = parts
+        .headers
+        .get_all("x-a")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let text = format!("{} {}\n{}\n{}", parts.method, parts.uri, xa.join(","), body);
+    if path == "/stream" {
+        let body = Frames(vec![Bytes::from(text), Bytes::from_static(b"!")].into()).boxed();
+        return (Response::new(body), ());
+    }
+    (Response::new(crate::response::full(Bytes::from(text))), ())
+}
+
+/// Data frames, all ready, their total size unknown to the server.
+struct Frames(std::collections::VecDeque<Bytes>);
+
+impl http_body::Body for Frames {
+    type Data = Bytes;
+    type Error = crate::BoxError;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, crate::BoxError>>> {
+        std::task::Poll::Ready(
+            self.get_mut()
+                .0
+                .pop_front()
+                .map(|d| Ok(http_body::Frame::data(d))),
+        )
+    }
+}
+
+/// A served connection and the client's end of it.
+async fn connect(limits: Limits) -> (TcpStream, watch::Sender<bool>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (drain_tx, mut drain) = watch::channel(false);
+    tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.expect("accept");
+        let (read, write) = stream.into_split();
+        serve(read, write, BytesMut::new(), &limits, &mut drain, handler).await;
+    });
+    let client = TcpStream::connect(addr).await.expect("connect");
+    (client, drain_tx)
+}
+
+fn limits() -> Limits {
+    Limits {
+        max_head: 64 * 1024,
+        header_read_timeout: Duration::from_secs(5),
+        idle_timeout: Duration::from_secs(5),
+        send_timeout: Duration::from_secs(5),
+    }
+}
+
+/// Reads one response: the head, and a body framed by content-length or chunked (or until
+/// close when neither).
+async fn response(s: &mut TcpStream) -> (String, String) {
+    read_response(s, false).await
+}
+
+/// The same, for a request whose answer has no body whatever its head says (HEAD).
+async fn read_response(s: &mut TcpStream, head_request: bool) -> (String, String) {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        let n = s.read(&mut byte).await.expect("read head");
+        assert!(
+            n > 0,
+            "closed before a head: {:?}",
+            String::from_utf8_lossy(&buf)
+        );
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8(buf).expect("utf-8 head");
+    let lower = head.to_ascii_lowercase();
+    let mut body = Vec::new();
+    if let Some(len) = lower
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+    {
+        if !head.starts_with("HTTP/1.1 204") && !head_request {
+            body.resize(len, 0);
+            s.read_exact(&mut body).await.expect("body");
+        }
+    } else if lower.contains("transfer-encoding: chunked") {
+        loop {
+            let mut line = Vec::new();
+            while !line.ends_with(b"\r\n") {
+                s.read_exact(&mut byte).await.expect("chunk size");
+                line.push(byte[0]);
+            }
+            let size =
+                usize::from_str_radix(std::str::from_utf8(&line).expect("ascii").trim_end(), 16)
+                    .expect("hex size");
+            let mut chunk = vec![0u8; size + 2];
+            s.read_exact(&mut chunk).await.expect("chunk");
+            if size == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..size]);
+        }
+    } else if !head.starts_with("HTTP/1.1 204") {
+        s.read_to_end(&mut body).await.expect("until close");
+    }
+    (head, String::from_utf8(body).expect("utf-8 body"))
+}
+
+async fn closed(s: &mut TcpStream) -> bool {
+    let mut rest = Vec::new();
+    matches!(
+        tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut rest)).await,
+        Ok(Ok(0))
+    )
+}
+
+fn within<F: std::future::Future>(f: F) -> tokio::time::Timeout<F> {
+    tokio::time::timeout(Duration::from_secs(20), f)
+}
+
+#[tokio::test]
+async fn keep_alive_pipelining_and_bodies() {
+    within(async {
+        let (mut s, _drain) = connect(limits()).await;
+        s.write_all(
+            b"GET /a?x=1 HTTP/1.1\r\nHost: h\r\nX-A: 1\r\nx-a: 2\r\n\r\n\
+              POST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello\
+              POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n\
+              3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\nX-Trailer: t\r\n\r\n",
+        )
+        .await
+        .expect("write");
+        let (head, body) = response(&mut s).await;
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+        assert!(head.contains("date: "), "{head}");
+        assert!(!head.contains("connection: close"), "{head}");
+        assert_eq!(body, "GET /a?x=1\n1,2\n");
+        assert_eq!(response(&mut s).await.1, "POST /b\n\nhello");
+        assert_eq!(response(&mut s).await.1, "POST /c\n\nabcde");
+
+        // a body of unknown size is chunked
+        s.write_all(b"GET /stream HTTP/1.1\r\nHost: h\r\n\r\n")
+            .await
+            .expect("write");
+        let (head, body) = response(&mut s).await;
+        assert!(head.contains("transfer-encoding: chunked"), "{head}");
+        assert_eq!(body, "GET /stream\n\n!");
+
+        // HEAD: the length, no body; 204: neither
+        s.write_all(b"HEAD /h HTTP/1.1\r\nHost: h\r\n\r\n")
+            .await
+            .expect("write");
+        let (head, body) = read_response(&mut s, true).await;
+        assert!(head.contains("content-length: 9\r\n"), "{head}");
+        assert_eq!(body, "");
+        s.write_all(b"GET /empty HTTP/1.1\r\nHost: h\r\n\r\n")
+            .await
+            .expect("write");
+        let (head, _) = response(&mut s).await;
+        assert!(head.starts_with("HTTP/1.1 204"), "{head}");
+        assert!(!head.contains("content-length"), "{head}");
+
+        // the client's close is honoured
+        s.write_all(b"GET /last HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("write");
+        let (head, _) = response(&mut s).await;
+        assert!(head.contains("connection: close"), "{head}");
+        assert!(closed(&mut s).await);
+    })
+    .await
+    .expect("in time");
+}
+
+#[tokio::test]
+async fn http_1_0_clients() {
+    within(async {
+        let (mut s, _drain) = connect(limits()).await;
+        s.write_all(b"GET /one HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            .await
+            .expect("write");
+        let (head, body) = response(&mut s).await;
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert!(head.contains("connection: keep-alive"), "{head}");
+        assert_eq!(body, "GET /one\n\n");
+        // unknown size to an HTTP/1.0 client: until close
+        s.write_all(b"GET /stream HTTP/1.0\r\n\r\n")
+            .await
+            .expect("write");
+        let (head, body) = response(&mut s).await;
+        assert!(head.contains("connection: close"), "{head}");
+        assert!(!head.contains("chunked"), "{head}");
+        assert_eq!(body, "GET /stream\n\n!");
+    })
+    .await
+    .expect("in time");
+}
+
+#[tokio::test]
+async fn expect_continue() {
+    within(async {
+        let (mut s, _drain) = connect(limits()).await;
+        s.write_all(
+            b"POST /up HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n",
+        )
+        .await
+        .expect("write");
+        let mut interim = [0u8; 25];
+        s.read_exact(&mut interim).await.expect("100 Continue");
+        assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+        s.write_all(b"abc").await.expect("body");
+        assert_eq!(response(&mut s).await.1, "POST /up\n\nabc");
+
+        // a handler that answers without reading: no 100, and the unsent body means the
+        // connection cannot go on
+        s.write_all(
+            b"POST /noread HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n",
+        )
+        .await
+        .expect("write");
+        let (head, _) = response(&mut s).await;
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert!(closed(&mut s).await);
+
+        // an unread body that has already arrived is skipped, and the connection goes on
+        let (mut s, _drain) = connect(limits()).await;
+        s.write_all(
+            b"POST /noread HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc\
+              GET /next HTTP/1.1\r\nHost: h\r\n\r\n",
+        )
+        .await
+        .expect("write");
+        response(&mut s).await;
+        assert_eq!(response(&mut s).await.1, "GET /next\n\n");
+    })
+    .await
+    .expect("in time");
+}
+
+#[tokio::test]
+async fn malformed_requests_are_refused_and_closed() {
+    within(async {
+        let cases: &[(&[u8], &str)] = &[
+            (b"GET / HTTP/1.1\r\nHost: h\r\nBad Header: x\r\n\r\n", "400"),
+            (b"G@T / HTTP/1.1\r\nHost: h\r\n\r\n", "400"),
+            (b"GET / HTTP/1.2\r\nHost: h\r\n\r\n", "400"),
+            (b"GET /\x01 HTTP/1.1\r\nHost: h\r\n\r\n", "400"),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "400"),
+            (
+                b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
+                "400",
+            ),
+            (b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: +3\r\n\r\n", "400"),
+            (
+                b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+                "400",
+            ),
+            (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n", "400"),
+            (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", "400"),
+            (b"GET / HTTP/1.1\r\nHost: h\r\n folded: x\r\n\r\n", "400"),
+        ];
+        for (raw, status) in cases {
+            let (mut s, _drain) = connect(limits()).await;
+            s.write_all(raw).await.expect("write");
+            let (head, _) = response(&mut s).await;
+            assert!(
+                head.starts_with(&format!("HTTP/1.1 {status} ")),
+                "{}: {head}",
+                String::from_utf8_lossy(raw)
+            );
+            assert!(head.contains("connection: close"), "{head}");
+            assert!(closed(&mut s).await);
+        }
+
+        // more than 100 fields, or a head over the limit: 431
+        let mut many = b"GET / HTTP/1.1\r\nHost: h\r\n".to_vec();
+        for i in 0..101 {
+            many.extend_from_slice(format!("x-{i}: 1\r\n").as_bytes());
+        }
+        many.extend_from_slice(b"\r\n");
+        let (mut s, _drain) = connect(limits()).await;
+        s.write_all(&many).await.expect("write");
+        assert!(response(&mut s).await.0.starts_with("HTTP/1.1 431 "));
+        let (mut s, _drain) = connect(Limits {
+            max_head: 1024,
+            ..limits()
+        })
+        .await;
+        let big = format!("GET / HTTP/1.1\r\nHost: h\r\nX-Big: {}\r\n\r\n", "a".repeat(2000));
+        let _ = s.write_all(big.as_bytes()).await;
+        assert!(response(&mut s).await.0.starts_with("HTTP/1.1 431 "));
+    })
+    .await
+    .expect("in time");
+}
+
+#[tokio::test]
+async fn idle_and_draining_connections_close() {
+    within(async {
+        let (mut s, _drain) = connect(Limits {
+            idle_timeout: Duration::from_millis(100),
+            ..limits()
+        })
+        .await;
+        assert!(closed(&mut s).await, "idle past idle_timeout");
+
+        let (mut s, drain) = connect(limits()).await;
+        s.write_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+            .await
+            .expect("write");
+        response(&mut s).await;
+        let _ = drain.send(true);
+        assert!(closed(&mut s).await, "an idle connection closes on drain");
+    })
+    .await
+    .expect("in time");
+}
+
+#[test]
+fn dates_are_imf_fixdate() {
+    let text = |secs| String::from_utf8(imf_fixdate(secs).to_vec()).expect("ascii");
+    assert_eq!(text(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+    assert_eq!(text(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT");
+    assert_eq!(text(951_782_400), "Tue, 29 Feb 2000 00:00:00 GMT");
+    assert_eq!(text(4_102_444_799), "Thu, 31 Dec 2099 23:59:59 GMT");
+}
