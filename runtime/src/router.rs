@@ -223,14 +223,26 @@ pub struct Router {
     rank_info: Box<[RankInfo]>,
     /// By [`PhfMap`] slot of `exact_hosts`: that host's rank list, maybe indexed.
     host_lists: Vec<RankIndex>,
-    /// By [`PhfMap`] slot of `exact_hosts`: the first rank of that host's list when it
-    /// is [`RankInfo::unconditional_via_exact`] (the host's answer unless `other` has a
-    /// lower matching rank), else `u32::MAX`.
-    host_heads: Box<[u32]>,
+    /// By [`PhfMap`] slot of `exact_hosts`: the first sub-route of that host's list, when
+    /// the hit decides it up to its path prefix.
+    host_heads: Box<[HostHead]>,
     /// `tables.other`, maybe indexed.
     other: RankIndex,
     /// The lowest rank in `tables.other`; `u32::MAX` when it is empty.
     other_first: u32,
+}
+
+/// The first sub-route of an exact host's rank list when the exact-host hit proves its host
+/// and it has no method or header condition and no path regex: if its path condition holds,
+/// it is the host's answer unless `other` has a lower matching rank.
+#[derive(Debug, Clone, Copy)]
+struct HostHead {
+    /// Its rank; `u32::MAX` when the host's first sub-route is not such a sub-route.
+    rank: u32,
+    /// [`SubRoute::route`].
+    route: u32,
+    /// `None`: no path condition; else [`PathMatch::Prefix`]'s prefixes.
+    prefixes: Option<&'static [&'static str]>,
 }
 
 /// Per rank, precomputed at start-up.
@@ -374,9 +386,32 @@ impl Router {
             .exact_hosts
             .values
             .iter()
-            .map(|list| match list.first() {
-                Some(&rank) if rank_info[rank as usize].unconditional_via_exact => rank,
-                _ => u32::MAX,
+            .map(|list| {
+                let none = HostHead {
+                    rank: u32::MAX,
+                    route: 0,
+                    prefixes: None,
+                };
+                let Some(&rank) = list.first() else {
+                    return none;
+                };
+                let sub = &tables.sub_routes[rank as usize];
+                if !rank_info[rank as usize].host_proven
+                    || !sub.methods.is_empty()
+                    || !sub.headers.is_empty()
+                {
+                    return none;
+                }
+                let prefixes = match sub.paths {
+                    PathMatch::Any => None,
+                    PathMatch::Prefix(list) => Some(list),
+                    PathMatch::Regex(_) => return none,
+                };
+                HostHead {
+                    rank,
+                    route: sub.route,
+                    prefixes,
+                }
             })
             .collect();
         Ok(Router {
@@ -399,16 +434,24 @@ impl Router {
         let mut best = Best::NONE;
         let mut captures = Vec::new();
         if let Some(slot) = self.tables.exact_hosts.slot(req.host) {
-            if let Some(&head) = self.host_heads.get(slot) {
-                // The host's first sub-route matches: only `other` can beat it.
-                if head < self.other_first {
-                    let info = self.rank_info.get(head as usize)?;
-                    return Some(MatchInfo {
-                        route: info.route,
-                        sub_route: head,
-                        matched_len: None,
-                        captures: Vec::new(),
-                    });
+            if let Some(head) = self.host_heads.get(slot) {
+                // When the host's first sub-route matches, only `other` can beat it.
+                if head.rank < self.other_first {
+                    let matched_len = match head.prefixes {
+                        None => Some(None),
+                        Some(list) => list
+                            .iter()
+                            .find(|p| crate::phf::starts_with(req.path, p))
+                            .map(|p| Some(p.len())),
+                    };
+                    if let Some(matched_len) = matched_len {
+                        return Some(MatchInfo {
+                            route: head.route,
+                            sub_route: head.rank,
+                            matched_len,
+                            captures: Vec::new(),
+                        });
+                    }
                 }
             }
             if let Some(list) = self.host_lists.get(slot) {

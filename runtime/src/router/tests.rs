@@ -911,6 +911,37 @@ fn host_head_and_other() {
     assert_eq!((m.sub_route, m.matched_len), (1, None));
 }
 
+#[test]
+fn host_head_with_prefixes() {
+    // x.com's first sub-route has path prefixes: on a prefix miss the later ones still match.
+    const X_COM: &[HostMatch] = &[HostMatch::Exact {
+        host: "x.com",
+        port: None,
+    }];
+    let subs = vec![
+        SubRoute {
+            hosts: X_COM,
+            paths: PathMatch::Prefix(&["/ab", "/cd"]),
+            ..any(20)
+        },
+        SubRoute {
+            hosts: X_COM,
+            ..any(21)
+        },
+    ];
+    let router = Router::new(leak_tables(subs, &[])).expect("router");
+    assert_eq!(router.host_heads[0].rank, 0);
+    for (path, want) in [
+        ("/ab", Some((20, Some(3)))),
+        ("/cd/e", Some((20, Some(3)))),
+        ("/a", Some((21, None))),
+        ("/", Some((21, None))),
+    ] {
+        let got = find(&router, &Req { path, ..GET_X }).map(|m| (m.route, m.matched_len));
+        assert_eq!(got, want, "path {path:?}");
+    }
+}
+
 const GET_X: Req = Req {
     host: "x.com",
     ..GET
