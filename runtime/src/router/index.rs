@@ -58,7 +58,7 @@ impl RankIndex {
 
     /// Calls `f` with ascending rank lists that together hold every rank of this list that
     /// can match `path` (and maybe others). A rank may be given more than once.
-    #[inline(always)]
+    #[inline]
     pub(super) fn for_each_candidate(&self, path: &str, f: &mut impl FnMut(&[u32])) {
         match self {
             RankIndex::Scan(list) => f(list),
