@@ -189,10 +189,9 @@ pub(crate) fn str_eq(a: &str, b: &str) -> bool {
 
 /// `s.starts_with(prefix)` for short strings such as path prefixes, inline as [`str_eq`].
 #[inline]
-pub(crate) fn starts_with(s: &str, prefix: &str) -> bool {
-    s.as_bytes()
-        .get(..prefix.len())
-        .is_some_and(|head| key_eq(head, prefix.as_bytes()))
+pub(crate) fn starts_with(s: &[u8], prefix: &[u8]) -> bool {
+    s.get(..prefix.len())
+        .is_some_and(|head| key_eq(head, prefix))
 }
 
 /// The bucket of a hash among `n_buckets` (a power of two, or 0): its top bits.

@@ -441,7 +441,7 @@ impl Router {
                         None => Some(None),
                         Some(list) => list
                             .iter()
-                            .find(|p| crate::phf::starts_with(req.path, p))
+                            .find(|p| crate::phf::starts_with(req.path.as_bytes(), p.as_bytes()))
                             .map(|p| Some(p.len())),
                     };
                     if let Some(matched_len) = matched_len {
@@ -541,7 +541,9 @@ impl Router {
         let matched_len = match sub.paths {
             PathMatch::Any => None,
             PathMatch::Prefix(list) => {
-                let p = list.iter().find(|p| crate::phf::starts_with(req.path, p))?;
+                let p = list
+                    .iter()
+                    .find(|p| crate::phf::starts_with(req.path.as_bytes(), p.as_bytes()))?;
                 Some(p.len())
             }
             PathMatch::Regex(list) => return self.match_path_regexes(list, req.path, captures),
@@ -557,17 +559,30 @@ impl Router {
     }
 
     /// The first of the path regexes `list` that matches `path`: its matched length, with
-    /// its captures written to `captures` (left as they were when none matches).
-    #[inline(never)]
+    /// its captures written to `captures` (left as they were when none matches). The literal
+    /// prefix checks run inline; only a regex whose prefix matched is run, out of line.
+    #[inline]
     fn match_path_regexes(
         &self,
         list: &[u32],
         path: &str,
         captures: &mut Captures,
     ) -> Option<Option<usize>> {
-        let (len, caps) = list.iter().find_map(|&i| self.match_path_regex(i, path))?;
-        *captures = caps;
-        Some(len)
+        for &i in list {
+            let Some(Some(compiled)) = self.path_regexes.get(i as usize) else {
+                continue;
+            };
+            if let Some(prefix) = &compiled.prefix {
+                if !crate::phf::starts_with(path.as_bytes(), prefix) {
+                    continue;
+                }
+            }
+            if let Some((len, caps)) = run_path_regex(compiled, path) {
+                *captures = caps;
+                return Some(Some(len));
+            }
+        }
+        None
     }
 
     /// Whether every header condition of sub-route `rank` matches.
@@ -580,33 +595,6 @@ impl Router {
             .iter()
             .zip(names.iter())
             .all(|(cond, name)| self.header_matches(cond, name, headers))
-    }
-
-    fn match_path_regex(&self, i: u32, path: &str) -> Option<(Option<usize>, Captures)> {
-        let compiled = self.path_regexes.get(i as usize)?.as_ref()?;
-        if let Some(prefix) = &compiled.prefix {
-            if !path.as_bytes().starts_with(prefix) {
-                return None;
-            }
-        }
-        if !compiled.has_groups {
-            let m = compiled.re.find(path)?;
-            return Some((Some(m.len()), Vec::new()));
-        }
-        let caps = compiled.re.captures(path)?;
-        let whole = caps.get(0)?.len();
-        if caps.get(1).is_none() {
-            // Kong keeps `uri_captures` only when group 1 matched
-            // (`(captures and captures[1]) and captures or nil` in kong/router/atc.lua).
-            return Some((Some(whole), Vec::new()));
-        }
-        let captures = compiled
-            .re
-            .capture_names()
-            .zip(caps.iter())
-            .map(|(name, m)| (name.map(str::to_owned), m.map(|m| m.as_str().to_owned())))
-            .collect();
-        Some((Some(whole), captures))
     }
 
     fn header_matches(
@@ -626,6 +614,30 @@ impl Router {
             })
         })
     }
+}
+
+/// Runs path regex `compiled` on `path` (its literal prefix already checked): the matched
+/// length and the captures.
+#[inline(never)]
+fn run_path_regex(compiled: &PathRegex, path: &str) -> Option<(usize, Captures)> {
+    if !compiled.has_groups {
+        let m = compiled.re.find(path)?;
+        return Some((m.len(), Vec::new()));
+    }
+    let caps = compiled.re.captures(path)?;
+    let whole = caps.get(0)?.len();
+    if caps.get(1).is_none() {
+        // Kong keeps `uri_captures` only when group 1 matched
+        // (`(captures and captures[1]) and captures or nil` in kong/router/atc.lua).
+        return Some((whole, Vec::new()));
+    }
+    let captures = compiled
+        .re
+        .capture_names()
+        .zip(caps.iter())
+        .map(|(name, m)| (name.map(str::to_owned), m.map(|m| m.as_str().to_owned())))
+        .collect();
+    Some((whole, captures))
 }
 
 #[inline]
