@@ -187,6 +187,13 @@ pub(crate) fn str_eq(a: &str, b: &str) -> bool {
     key_eq(a.as_bytes(), b.as_bytes())
 }
 
+/// `s.starts_with(prefix)` for short strings such as path prefixes, inline as [`str_eq`].
+#[inline]
+pub(crate) fn starts_with(s: &[u8], prefix: &[u8]) -> bool {
+    s.get(..prefix.len())
+        .is_some_and(|head| key_eq(head, prefix))
+}
+
 /// The bucket of a hash among `n_buckets` (a power of two, or 0): its top bits.
 #[inline(always)]
 fn bucket_of(h: u64, n_buckets: usize) -> usize {

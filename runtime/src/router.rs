@@ -165,6 +165,37 @@ pub struct RouteRequest<'a> {
 /// [`MatchInfo::captures`].
 type Captures = Vec<(Option<String>, Option<String>)>;
 
+/// The lowest matching rank found so far and its [`MatchInfo::matched_len`]; the captures
+/// are kept apart, so that a match without captures moves no `Vec`.
+struct Best {
+    /// `u32::MAX` until a sub-route matched ([`Router::new`] refuses that many sub-routes).
+    rank: u32,
+    /// [`MatchInfo::matched_len`], with [`NO_LEN`] for `None`: one word, stored and loaded
+    /// whole. (As an `Option<usize>` it was stored as two words and loaded back as one
+    /// 16-byte load, which the CPU cannot forward from the two stores: a stall per lookup.)
+    matched_len: usize,
+}
+
+/// [`Best::matched_len`] of a match without a path. No matched length reaches it: a `str`
+/// is at most `isize::MAX` bytes long.
+const NO_LEN: usize = usize::MAX;
+
+impl Best {
+    const NONE: Best = Best {
+        rank: u32::MAX,
+        matched_len: NO_LEN,
+    };
+}
+
+/// Empties `captures` for a match without them, releasing any allocation left by a match
+/// that a lower rank replaced.
+#[inline]
+fn clear_captures(captures: &mut Captures) {
+    if captures.capacity() != 0 {
+        *captures = Vec::new();
+    }
+}
+
 /// A compiled path regex.
 #[derive(Debug)]
 struct PathRegex {
@@ -188,10 +219,45 @@ pub struct Router {
     header_regexes: Vec<Option<regex::bytes::Regex>>,
     /// By rank: parsed header names of the sub-route's header conditions.
     header_names: Vec<Box<[HeaderName]>>,
+    /// By rank: what matching the sub-route needs to look at.
+    rank_info: Box<[RankInfo]>,
     /// By [`PhfMap`] slot of `exact_hosts`: that host's rank list, maybe indexed.
     host_lists: Vec<RankIndex>,
+    /// By [`PhfMap`] slot of `exact_hosts`: the first sub-route of that host's list, when
+    /// the hit decides it up to its path prefix.
+    host_heads: Box<[HostHead]>,
     /// `tables.other`, maybe indexed.
     other: RankIndex,
+    /// The lowest rank in `tables.other`; `u32::MAX` when it is empty.
+    other_first: u32,
+}
+
+/// The first sub-route of an exact host's rank list when the exact-host hit proves its host
+/// and it has no method or header condition and no path regex: if its path condition holds,
+/// it is the host's answer unless `other` has a lower matching rank.
+#[derive(Debug, Clone, Copy)]
+struct HostHead {
+    /// Its rank; `u32::MAX` when the host's first sub-route is not such a sub-route.
+    rank: u32,
+    /// [`SubRoute::route`].
+    route: u32,
+    /// `None`: no path condition; else [`PathMatch::Prefix`]'s prefixes.
+    prefixes: Option<&'static [&'static str]>,
+}
+
+/// Per rank, precomputed at start-up.
+#[derive(Debug, Clone, Copy)]
+struct RankInfo {
+    /// [`SubRoute::route`].
+    route: u32,
+    /// Every exact-host rank list holding this rank belongs to a host that the sub-route
+    /// lists without a port: found through such a list, its host condition holds.
+    host_proven: bool,
+    /// No condition at all: the sub-route matches every request.
+    unconditional: bool,
+    /// `host_proven`, and no condition besides the hosts: found through an exact-host rank
+    /// list, the sub-route matches.
+    unconditional_via_exact: bool,
 }
 
 impl Router {
@@ -252,6 +318,9 @@ impl Router {
             header_names.push(names.into_boxed_slice());
         }
         let n = tables.sub_routes.len();
+        if n >= u32::MAX as usize {
+            return Err(StartupError(format!("router: too many sub-routes ({n})")));
+        }
         let keys: Vec<Option<Vec<Box<[u8]>>>> = tables
             .sub_routes
             .iter()
@@ -282,13 +351,79 @@ impl Router {
             .map(|&list| check(list))
             .collect::<Result<_, _>>()?;
         let other = check(tables.other)?;
+        // Ranks are in range from here on (`check` returned no error).
+        let mut host_proven = vec![true; n];
+        for (slot, &list) in tables.exact_hosts.values.iter().enumerate() {
+            let key = tables.exact_hosts.keys.get(slot).copied();
+            for &rank in list {
+                let names_key = key.is_some_and(|key| {
+                    tables.sub_routes[rank as usize]
+                        .hosts
+                        .iter()
+                        .any(|h| matches!(*h, HostMatch::Exact { host, port: None } if host == key))
+                });
+                if !names_key {
+                    host_proven[rank as usize] = false;
+                }
+            }
+        }
+        let rank_info = tables
+            .sub_routes
+            .iter()
+            .zip(host_proven)
+            .map(|(sub, host_proven)| {
+                let no_other_condition =
+                    sub.methods.is_empty() && sub.headers.is_empty() && sub.paths == PathMatch::Any;
+                RankInfo {
+                    route: sub.route,
+                    host_proven,
+                    unconditional: no_other_condition && sub.hosts.is_empty(),
+                    unconditional_via_exact: no_other_condition && host_proven,
+                }
+            })
+            .collect::<Box<[RankInfo]>>();
+        let host_heads = tables
+            .exact_hosts
+            .values
+            .iter()
+            .map(|list| {
+                let none = HostHead {
+                    rank: u32::MAX,
+                    route: 0,
+                    prefixes: None,
+                };
+                let Some(&rank) = list.first() else {
+                    return none;
+                };
+                let sub = &tables.sub_routes[rank as usize];
+                if !rank_info[rank as usize].host_proven
+                    || !sub.methods.is_empty()
+                    || !sub.headers.is_empty()
+                {
+                    return none;
+                }
+                let prefixes = match sub.paths {
+                    PathMatch::Any => None,
+                    PathMatch::Prefix(list) => Some(list),
+                    PathMatch::Regex(_) => return none,
+                };
+                HostHead {
+                    rank,
+                    route: sub.route,
+                    prefixes,
+                }
+            })
+            .collect();
         Ok(Router {
             tables,
             path_regexes,
             header_regexes,
             header_names,
+            rank_info,
             host_lists,
+            host_heads,
             other,
+            other_first: tables.other.first().copied().unwrap_or(u32::MAX),
         })
     }
 
@@ -296,92 +431,170 @@ impl Router {
     ///
     /// Does not allocate unless the winning sub-route has a path regex with capture groups.
     pub fn find(&self, req: &RouteRequest<'_>) -> Option<MatchInfo> {
-        let mut best: Option<(u32, MatchInfo)> = None;
+        let mut best = Best::NONE;
+        let mut captures = Vec::new();
         if let Some(slot) = self.tables.exact_hosts.slot(req.host) {
-            if let Some(list) = self.host_lists.get(slot) {
-                list.for_each_candidate(req.path, &mut |ranks| self.scan(ranks, req, &mut best));
-            }
-        }
-        self.other
-            .for_each_candidate(req.path, &mut |ranks| self.scan(ranks, req, &mut best));
-        best.map(|(_, m)| m)
-    }
-
-    /// Tries `ranks` (ascending) in order, stopping at the first match or at a rank that
-    /// cannot beat `best`.
-    #[inline]
-    fn scan(&self, ranks: &[u32], req: &RouteRequest<'_>, best: &mut Option<(u32, MatchInfo)>) {
-        for &rank in ranks {
-            if best.as_ref().is_some_and(|(b, _)| rank >= *b) {
-                return;
-            }
-            if let Some(m) = self.match_rank(rank, req) {
-                *best = Some((rank, m));
-                return;
-            }
-        }
-    }
-
-    /// Whether sub-route `rank` matches, with its match details.
-    fn match_rank(&self, rank: u32, req: &RouteRequest<'_>) -> Option<MatchInfo> {
-        let sub = self.tables.sub_routes.get(rank as usize)?;
-        if !sub.methods.is_empty() && !sub.methods.contains(&req.method) {
-            return None;
-        }
-        if !sub.hosts.is_empty() && !sub.hosts.iter().any(|h| host_matches(h, req)) {
-            return None;
-        }
-        if !sub.headers.is_empty() {
-            let names = self.header_names.get(rank as usize)?;
-            for (cond, name) in sub.headers.iter().zip(names.iter()) {
-                if !self.header_matches(cond, name, req.headers) {
-                    return None;
+            if let Some(head) = self.host_heads.get(slot) {
+                // When the host's first sub-route matches, only `other` can beat it.
+                if head.rank < self.other_first {
+                    let matched_len = match head.prefixes {
+                        None => Some(None),
+                        Some(list) => list
+                            .iter()
+                            .find(|p| crate::phf::starts_with(req.path.as_bytes(), p.as_bytes()))
+                            .map(|p| Some(p.len())),
+                    };
+                    if let Some(matched_len) = matched_len {
+                        return Some(MatchInfo {
+                            route: head.route,
+                            sub_route: head.rank,
+                            matched_len,
+                            captures: Vec::new(),
+                        });
+                    }
                 }
             }
-        }
-        let (matched_len, captures) = match sub.paths {
-            PathMatch::Any => (None, Vec::new()),
-            PathMatch::Prefix(list) => {
-                let p = list.iter().find(|p| req.path.starts_with(**p))?;
-                (Some(p.len()), Vec::new())
+            if let Some(list) = self.host_lists.get(slot) {
+                list.for_each_candidate(req.path, &mut |ranks| {
+                    self.scan::<true>(ranks, req, &mut best, &mut captures)
+                });
             }
-            PathMatch::Regex(list) => list
-                .iter()
-                .find_map(|&i| self.match_path_regex(i, req.path))?,
-        };
+        }
+        // `other` is ascending: when its first rank cannot beat `best`, none can.
+        if self.other_first < best.rank {
+            self.other.for_each_candidate(req.path, &mut |ranks| {
+                self.scan::<false>(ranks, req, &mut best, &mut captures)
+            });
+        }
+        let info = self.rank_info.get(best.rank as usize)?;
         Some(MatchInfo {
-            route: sub.route,
-            sub_route: rank,
-            matched_len,
+            route: info.route,
+            sub_route: best.rank,
+            matched_len: (best.matched_len != NO_LEN).then_some(best.matched_len),
             captures,
         })
     }
 
-    fn match_path_regex(&self, i: u32, path: &str) -> Option<(Option<usize>, Captures)> {
-        let compiled = self.path_regexes.get(i as usize)?.as_ref()?;
-        if let Some(prefix) = &compiled.prefix {
-            if !path.as_bytes().starts_with(prefix) {
-                return None;
+    /// Tries `ranks` (ascending) in order, stopping at the first match or at a rank that
+    /// cannot beat `best`. On a match, `captures` holds the match's captures. `VIA_EXACT`:
+    /// `ranks` come from the exact-host rank list of the request's host.
+    #[inline(always)]
+    fn scan<const VIA_EXACT: bool>(
+        &self,
+        ranks: &[u32],
+        req: &RouteRequest<'_>,
+        best: &mut Best,
+        captures: &mut Captures,
+    ) {
+        for &rank in ranks {
+            if rank >= best.rank {
+                return;
+            }
+            if let Some(matched_len) = self.match_rank::<VIA_EXACT>(rank, req, captures) {
+                *best = Best {
+                    rank,
+                    matched_len: matched_len.unwrap_or(NO_LEN),
+                };
+                return;
             }
         }
-        if !compiled.has_groups {
-            let m = compiled.re.find(path)?;
-            return Some((Some(m.len()), Vec::new()));
+    }
+
+    /// Whether sub-route `rank` matches: its [`MatchInfo::matched_len`] if so, with its
+    /// captures written to `captures` (left as they were when it does not match).
+    /// `VIA_EXACT` as for [`Router::scan`].
+    #[inline(always)]
+    fn match_rank<const VIA_EXACT: bool>(
+        &self,
+        rank: u32,
+        req: &RouteRequest<'_>,
+        captures: &mut Captures,
+    ) -> Option<Option<usize>> {
+        let info = self.rank_info.get(rank as usize)?;
+        let unconditional = if VIA_EXACT {
+            info.unconditional_via_exact
+        } else {
+            info.unconditional
+        };
+        if unconditional {
+            clear_captures(captures);
+            return Some(None);
         }
-        let caps = compiled.re.captures(path)?;
-        let whole = caps.get(0)?.len();
-        if caps.get(1).is_none() {
-            // Kong keeps `uri_captures` only when group 1 matched
-            // (`(captures and captures[1]) and captures or nil` in kong/router/atc.lua).
-            return Some((Some(whole), Vec::new()));
+        let sub = self.tables.sub_routes.get(rank as usize)?;
+        if !sub.methods.is_empty()
+            && !sub
+                .methods
+                .iter()
+                .any(|m| crate::phf::str_eq(req.method, m))
+        {
+            return None;
         }
-        let captures = compiled
-            .re
-            .capture_names()
-            .zip(caps.iter())
-            .map(|(name, m)| (name.map(str::to_owned), m.map(|m| m.as_str().to_owned())))
-            .collect();
-        Some((Some(whole), captures))
+        let host_ok = (VIA_EXACT && info.host_proven)
+            || sub.hosts.is_empty()
+            || self.hosts_match(sub.hosts, req);
+        if !host_ok {
+            return None;
+        }
+        if !sub.headers.is_empty() && !self.headers_match(rank, sub.headers, req.headers) {
+            return None;
+        }
+        let matched_len = match sub.paths {
+            PathMatch::Any => None,
+            PathMatch::Prefix(list) => {
+                let p = list
+                    .iter()
+                    .find(|p| crate::phf::starts_with(req.path.as_bytes(), p.as_bytes()))?;
+                Some(p.len())
+            }
+            PathMatch::Regex(list) => return self.match_path_regexes(list, req.path, captures),
+        };
+        clear_captures(captures);
+        Some(matched_len)
+    }
+
+    /// Whether any of `hosts` matches the request's host and port.
+    #[inline(never)]
+    fn hosts_match(&self, hosts: &[HostMatch], req: &RouteRequest<'_>) -> bool {
+        hosts.iter().any(|h| host_matches(h, req))
+    }
+
+    /// The first of the path regexes `list` that matches `path`: its matched length, with
+    /// its captures written to `captures` (left as they were when none matches). The literal
+    /// prefix checks run inline; only a regex whose prefix matched is run, out of line.
+    #[inline]
+    fn match_path_regexes(
+        &self,
+        list: &[u32],
+        path: &str,
+        captures: &mut Captures,
+    ) -> Option<Option<usize>> {
+        for &i in list {
+            let Some(Some(compiled)) = self.path_regexes.get(i as usize) else {
+                continue;
+            };
+            if let Some(prefix) = &compiled.prefix {
+                if !crate::phf::starts_with(path.as_bytes(), prefix) {
+                    continue;
+                }
+            }
+            if let Some((len, caps)) = run_path_regex(compiled, path) {
+                *captures = caps;
+                return Some(Some(len));
+            }
+        }
+        None
+    }
+
+    /// Whether every header condition of sub-route `rank` matches.
+    #[inline(never)]
+    fn headers_match(&self, rank: u32, conds: &[HeaderMatch], headers: &http::HeaderMap) -> bool {
+        let Some(names) = self.header_names.get(rank as usize) else {
+            return false;
+        };
+        conds
+            .iter()
+            .zip(names.iter())
+            .all(|(cond, name)| self.header_matches(cond, name, headers))
     }
 
     fn header_matches(
@@ -401,6 +614,30 @@ impl Router {
             })
         })
     }
+}
+
+/// Runs path regex `compiled` on `path` (its literal prefix already checked): the matched
+/// length and the captures.
+#[inline(never)]
+fn run_path_regex(compiled: &PathRegex, path: &str) -> Option<(usize, Captures)> {
+    if !compiled.has_groups {
+        let m = compiled.re.find(path)?;
+        return Some((m.len(), Vec::new()));
+    }
+    let caps = compiled.re.captures(path)?;
+    let whole = caps.get(0)?.len();
+    if caps.get(1).is_none() {
+        // Kong keeps `uri_captures` only when group 1 matched
+        // (`(captures and captures[1]) and captures or nil` in kong/router/atc.lua).
+        return Some((whole, Vec::new()));
+    }
+    let captures = compiled
+        .re
+        .capture_names()
+        .zip(caps.iter())
+        .map(|(name, m)| (name.map(str::to_owned), m.map(|m| m.as_str().to_owned())))
+        .collect();
+    Some((whole, captures))
 }
 
 #[inline]

@@ -727,6 +727,257 @@ fn host_table_and_other_merge_in_rank_order() {
 }
 
 #[test]
+fn exact_host_hit_with_ported_and_portless_hosts() {
+    // An exact-host hit proves the host only for a host listed without a port.
+    let subs = vec![
+        SubRoute {
+            hosts: &[
+                HostMatch::Exact {
+                    host: "a.com",
+                    port: Some(8080),
+                },
+                HostMatch::Exact {
+                    host: "b.com",
+                    port: None,
+                },
+            ],
+            ..any(0)
+        },
+        SubRoute {
+            hosts: &[
+                HostMatch::Exact {
+                    host: "c.com",
+                    port: Some(8080),
+                },
+                HostMatch::Exact {
+                    host: "c.com",
+                    port: None,
+                },
+            ],
+            ..any(1)
+        },
+        SubRoute {
+            hosts: &[
+                HostMatch::Exact {
+                    host: "d.com",
+                    port: Some(8080),
+                },
+                HostMatch::Suffix {
+                    suffix: ".com",
+                    port: Some(81),
+                },
+            ],
+            ..any(2)
+        },
+        SubRoute {
+            hosts: &[
+                HostMatch::Exact {
+                    host: "a.com",
+                    port: None,
+                },
+                HostMatch::Exact {
+                    host: "d.com",
+                    port: None,
+                },
+            ],
+            methods: &["POST"],
+            ..any(3)
+        },
+    ];
+    let router = Router::new(leak_tables(subs, &[])).expect("router");
+    let (rank0, rank1, rank2) = (
+        &router.rank_info[0],
+        &router.rank_info[1],
+        &router.rank_info[2],
+    );
+    assert!(!rank0.host_proven, "a.com is listed with a port only");
+    assert!(rank1.host_proven && rank1.unconditional_via_exact);
+    assert!(!rank2.host_proven && !rank2.unconditional_via_exact);
+    check_routes(
+        &router,
+        &[
+            (
+                "ported host, other port",
+                Req {
+                    host: "a.com",
+                    port: 80,
+                    ..GET
+                },
+                None,
+            ),
+            (
+                "ported host, its port",
+                Req {
+                    host: "a.com",
+                    port: 8080,
+                    ..GET
+                },
+                Some(0),
+            ),
+            (
+                "ported host, other port, a later route",
+                Req {
+                    method: "POST",
+                    host: "a.com",
+                    port: 80,
+                    ..GET
+                },
+                Some(3),
+            ),
+            (
+                "portless host, port 80",
+                Req {
+                    host: "b.com",
+                    port: 80,
+                    ..GET
+                },
+                Some(0),
+            ),
+            (
+                "portless host, port 8080",
+                Req {
+                    host: "b.com",
+                    port: 8080,
+                    ..GET
+                },
+                Some(0),
+            ),
+            (
+                "host with and without a port",
+                Req {
+                    host: "c.com",
+                    port: 9,
+                    ..GET
+                },
+                Some(1),
+            ),
+            (
+                "ported exact host, other port, wildcard's port",
+                Req {
+                    host: "d.com",
+                    port: 81,
+                    ..GET
+                },
+                Some(2),
+            ),
+            (
+                "ported exact host, other port, no wildcard port",
+                Req {
+                    host: "d.com",
+                    port: 80,
+                    ..GET
+                },
+                None,
+            ),
+        ],
+    );
+}
+
+#[test]
+fn host_head_and_other() {
+    // Host x.com's first sub-route (rank 1) matches any request to it; `other` holds rank 0
+    // (conditional) and rank 2.
+    let subs = vec![
+        SubRoute {
+            methods: &["DELETE"],
+            ..any(10)
+        },
+        SubRoute {
+            hosts: &[HostMatch::Exact {
+                host: "x.com",
+                port: None,
+            }],
+            ..any(11)
+        },
+        any(12),
+    ];
+    let router = Router::new(leak_tables(subs, &[])).expect("router");
+    check_routes(
+        &router,
+        &[
+            ("host head", GET_X, Some(11)),
+            (
+                "lower rank in other wins",
+                Req {
+                    method: "DELETE",
+                    ..GET_X
+                },
+                Some(10),
+            ),
+            ("other host", GET, Some(12)),
+        ],
+    );
+    let m = find(&router, &GET_X).expect("match");
+    assert_eq!((m.sub_route, m.matched_len), (1, None));
+}
+
+#[test]
+fn host_head_with_prefixes() {
+    // x.com's first sub-route has path prefixes: on a prefix miss the later ones still match.
+    const X_COM: &[HostMatch] = &[HostMatch::Exact {
+        host: "x.com",
+        port: None,
+    }];
+    let subs = vec![
+        SubRoute {
+            hosts: X_COM,
+            paths: PathMatch::Prefix(&["/ab", "/cd"]),
+            ..any(20)
+        },
+        SubRoute {
+            hosts: X_COM,
+            ..any(21)
+        },
+    ];
+    let router = Router::new(leak_tables(subs, &[])).expect("router");
+    assert_eq!(router.host_heads[0].rank, 0);
+    for (path, want) in [
+        ("/ab", Some((20, Some(3)))),
+        ("/cd/e", Some((20, Some(3)))),
+        ("/a", Some((21, None))),
+        ("/", Some((21, None))),
+    ] {
+        let got = find(&router, &Req { path, ..GET_X }).map(|m| (m.route, m.matched_len));
+        assert_eq!(got, want, "path {path:?}");
+    }
+}
+
+const GET_X: Req = Req {
+    host: "x.com",
+    ..GET
+};
+
+#[test]
+fn captures_of_a_replaced_match_are_dropped() {
+    // The host list matches rank 1 (a regex with captures) first; rank 0 in `other` wins.
+    let subs = vec![
+        SubRoute {
+            paths: PathMatch::Prefix(&["/u"]),
+            ..any(0)
+        },
+        SubRoute {
+            hosts: &[HostMatch::Exact {
+                host: "x.com",
+                port: None,
+            }],
+            paths: PathMatch::Regex(&[0]),
+            ..any(1)
+        },
+    ];
+    let router = Router::new(leak_tables(subs, &[r"/u/(\d+)"])).expect("router");
+    let m = find(
+        &router,
+        &Req {
+            path: "/u/7",
+            ..GET_X
+        },
+    )
+    .expect("match");
+    assert_eq!((m.route, m.matched_len), (0, Some(2)));
+    assert_eq!(m.captures.capacity(), 0);
+}
+
+#[test]
 fn empty_tables_match_nothing() {
     static EMPTY: RouterTables = RouterTables {
         sub_routes: &[],

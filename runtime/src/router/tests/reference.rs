@@ -87,14 +87,28 @@ fn random_path(rng: &mut fastrand::Rng) -> &'static str {
     String::leak(s)
 }
 
+/// Exact hosts only: one without a port, one with, or one with and one without (maybe the
+/// same name).
+fn random_exact_hosts(rng: &mut fastrand::Rng) -> &'static [HostMatch] {
+    let (a, b) = (
+        HOSTS[rng.usize(..HOSTS.len())],
+        HOSTS[rng.usize(..HOSTS.len())],
+    );
+    let with_port = HostMatch::Exact {
+        host: a,
+        port: Some(if rng.bool() { 80 } else { 8080 }),
+    };
+    match rng.u8(..4) {
+        0 => Vec::leak(vec![exact(a)]),
+        1 => Vec::leak(vec![with_port]),
+        _ => Vec::leak(vec![with_port, exact(b)]),
+    }
+}
+
 fn random_sub(rng: &mut fastrand::Rng, route: u32) -> SubRoute {
-    let hosts: &'static [HostMatch] = match rng.u8(..6) {
+    let hosts: &'static [HostMatch] = match rng.u8(..8) {
         0 | 1 => &[],
-        2 => Vec::leak(vec![exact(HOSTS[rng.usize(..HOSTS.len())])]),
-        3 => Vec::leak(vec![HostMatch::Exact {
-            host: HOSTS[rng.usize(..HOSTS.len())],
-            port: Some(if rng.bool() { 80 } else { 8080 }),
-        }]),
+        2 | 3 | 6 | 7 => random_exact_hosts(rng),
         4 => Vec::leak(vec![
             HostMatch::Suffix {
                 suffix: ".a.com",
@@ -142,8 +156,7 @@ fn router_equals_reference_on_random_tables() {
         let subs: Vec<SubRoute> = (0..n_subs)
             .map(|i| random_sub(&mut rng, i as u32))
             .collect();
-        let tables = leak_tables(subs, &REGEXES);
-        let router = Router::new(tables).expect("router");
+        let router = check_against_reference(&mut rng, subs);
         if n_subs >= 200 {
             assert!(
                 matches!(router.other, RankIndex::Tree { .. }),
@@ -154,33 +167,83 @@ fn router_equals_reference_on_random_tables() {
                 .iter()
                 .any(|l| matches!(l, RankIndex::Tree { .. })));
         }
-        let mut matched = 0;
-        for _ in 0..3000 {
-            let host = match rng.u8(..4) {
-                0 => "other.org",
-                _ => HOSTS[rng.usize(..HOSTS.len())],
-            };
-            let headers = match rng.u8(..4) {
-                0 => header_map(&[("x-v", "1")]),
-                1 => header_map(&[("x-v", "zz"), ("X-V", "V7")]),
-                _ => HeaderMap::new(),
-            };
-            let req = RouteRequest {
-                method: if rng.bool() { "GET" } else { "POST" },
-                host,
-                port: if rng.bool() { 80 } else { 8080 },
-                path: random_path(&mut rng),
-                headers: &headers,
-            };
-            let want = reference(tables, &req);
-            let got = router.find(&req);
-            matched += usize::from(want.is_some());
-            assert_eq!(
-                got.as_ref().map(|m| (m.route, m.matched_len, &m.captures)),
-                want.as_ref().map(|m| (m.route, m.matched_len, &m.captures)),
-                "seed {seed}, {req:?}"
-            );
-        }
-        assert!(matched > 300, "the requests exercise matches ({matched})");
     }
+}
+
+#[test]
+fn router_equals_reference_on_mostly_exact_hosts() {
+    // Exact hosts and few conditions, host-less sub-routes only at a third and at the end:
+    // the exact-host shortcuts (host heads, hosts proven by the hit) carry many answers, and
+    // some heads are beaten by a host-less sub-route.
+    let mut heads = 0;
+    for (seed, n_subs) in [(4u64, 8usize), (5, 8), (6, 8), (7, 12), (8, 300)] {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let subs: Vec<SubRoute> = (0..n_subs)
+            .map(|i| {
+                let sub = random_sub(&mut rng, i as u32);
+                if i == n_subs / 3 || i + 2 >= n_subs {
+                    return SubRoute { hosts: &[], ..sub };
+                }
+                SubRoute {
+                    hosts: if rng.bool() {
+                        Vec::leak(vec![exact(HOSTS[rng.usize(..HOSTS.len())])])
+                    } else {
+                        random_exact_hosts(&mut rng)
+                    },
+                    methods: if rng.u8(..3) > 0 { &[] } else { sub.methods },
+                    headers: if rng.u8(..3) > 0 { &[] } else { sub.headers },
+                    paths: if rng.u8(..3) > 0 {
+                        PathMatch::Any
+                    } else {
+                        sub.paths
+                    },
+                    ..sub
+                }
+            })
+            .collect();
+        let router = check_against_reference(&mut rng, subs);
+        heads += router
+            .host_heads
+            .iter()
+            .filter(|h| h.rank != u32::MAX)
+            .count();
+    }
+    assert!(heads >= 5, "host heads are exercised ({heads})");
+}
+
+/// Builds the router over `subs` and compares it with [`reference`] on random requests.
+fn check_against_reference(rng: &mut fastrand::Rng, subs: Vec<SubRoute>) -> Router {
+    let tables = leak_tables(subs, &REGEXES);
+    let router = Router::new(tables).expect("router");
+    let mut matched = 0;
+    for _ in 0..3000 {
+        let host = match rng.u8(..4) {
+            0 => "other.org",
+            _ => HOSTS[rng.usize(..HOSTS.len())],
+        };
+        let headers = match rng.u8(..4) {
+            0 => header_map(&[("x-v", "1")]),
+            1 => header_map(&[("x-v", "zz"), ("X-V", "V7")]),
+            _ => HeaderMap::new(),
+        };
+        let req = RouteRequest {
+            method: if rng.bool() { "GET" } else { "POST" },
+            host,
+            port: if rng.bool() { 80 } else { 8080 },
+            path: random_path(rng),
+            headers: &headers,
+        };
+        let want = reference(tables, &req);
+        let got = router.find(&req);
+        matched += usize::from(want.is_some());
+        assert_eq!(
+            got.as_ref()
+                .map(|m| (m.route, m.sub_route, m.matched_len, &m.captures)),
+            want.as_ref()
+                .map(|m| (m.route, m.sub_route, m.matched_len, &m.captures)),
+            "{req:?}"
+        );
+    }
+    assert!(matched > 300, "the requests exercise matches ({matched})");
+    router
 }
