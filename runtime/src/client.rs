@@ -585,12 +585,12 @@ impl Upload {
                 Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
                     Ok(data) => self.queue_data(data)?,
                     Err(frame) => {
-                        if let Ok(trailers) = frame.into_trailers() {
-                            self.finish(Some(&trailers))?;
+                        if frame.is_trailers() {
+                            self.finish()?;
                         }
                     }
                 },
-                Poll::Ready(None) => self.finish(None)?,
+                Poll::Ready(None) => self.finish()?,
             }
         }
     }
@@ -624,8 +624,9 @@ impl Upload {
         Ok(())
     }
 
-    /// The end of the body (with trailers, sent only when chunked).
-    fn finish(&mut self, trailers: Option<&HeaderMap>) -> Result<(), UploadError> {
+    /// The end of the body. Request trailers are not passed on (nginx does not either):
+    /// they would reach the upstream past the header rules and the plugins.
+    fn finish(&mut self) -> Result<(), UploadError> {
         self.ended = true;
         if !self.chunked {
             if self.remaining > 0 {
@@ -634,15 +635,7 @@ impl Upload {
             }
             return Ok(());
         }
-        let mut last = b"0\r\n".to_vec();
-        for (name, value) in trailers.into_iter().flatten() {
-            last.extend_from_slice(name.as_str().as_bytes());
-            last.extend_from_slice(b": ");
-            last.extend_from_slice(value.as_bytes());
-            last.extend_from_slice(b"\r\n");
-        }
-        last.extend_from_slice(b"\r\n");
-        self.out.push_back(Bytes::from(last));
+        self.out.push_back(Bytes::from_static(b"0\r\n\r\n"));
         Ok(())
     }
 }

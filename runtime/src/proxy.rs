@@ -348,10 +348,9 @@ fn upstream_header_block(cx: &mut Ctx, headers: &HeaderMap, framing: Framing) ->
             continue;
         }
         match fate(name) {
-            Fate::Keep => {
-                client_length |= name == header::CONTENT_LENGTH;
-                push_header(&mut out, name.as_str().as_bytes(), value.as_bytes());
-            }
+            // The length goes out as the one number it was parsed into (below).
+            Fate::Keep if name == header::CONTENT_LENGTH => client_length = true,
+            Fate::Keep => push_header(&mut out, name.as_str().as_bytes(), value.as_bytes()),
             Fate::Drop => {}
             Fate::RequestId if request_id.is_some() => {}
             Fate::RequestId => push_header(&mut out, name.as_str().as_bytes(), value.as_bytes()),
@@ -407,13 +406,14 @@ fn upstream_header_block(cx: &mut Ctx, headers: &HeaderMap, framing: Framing) ->
         push_header(&mut out, b"x-kong-request-id", id.as_bytes());
     }
     match framing {
-        Framing::Length(n) if !client_length => {
+        Framing::Length(n) => {
             out.extend_from_slice(b"content-length: ");
             response::push_decimal(&mut out, n);
             out.extend_from_slice(b"\r\n");
         }
+        Framing::Empty if client_length => out.extend_from_slice(b"content-length: 0\r\n"),
+        Framing::Empty => {}
         Framing::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
-        _ => {}
     }
     out.extend_from_slice(b"\r\n");
     out

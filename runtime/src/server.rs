@@ -559,7 +559,12 @@ async fn serve_h2<G: Gateway>(
     };
     let conn = sh.h2.serve_connection(TokioIo::new(io), svc);
     tokio::pin!(conn);
+    // A drain that began while the preface was read.
     let mut closing = false;
+    if *drain.borrow_and_update() {
+        conn.as_mut().graceful_shutdown();
+        closing = true;
+    }
     loop {
         tokio::select! {
             _ = conn.as_mut() => break,

@@ -6,11 +6,11 @@
 //! the same buffer and socket as it is polled. The response head is written from one
 //! buffer, with the first piece of the body when it is ready at once.
 //!
-//! Parsing is strict, as nginx is where Kong differs from the RFC's leniencies: a malformed
-//! request line or header, an invalid or repeated-and-different `Content-Length`,
-//! `Transfer-Encoding` on HTTP/1.0, a transfer coding other than a final `chunked`, both
-//! `Transfer-Encoding` and `Content-Length`, or more than one `Host` → 400 and close; a head
-//! over the limit or with more than 100 fields → 431 and close. `Expect: 100-continue` is
+//! Parsing is strict, as nginx's is: a malformed request line or header, an invalid,
+//! repeated or listed `Content-Length`, a repeated `Transfer-Encoding`, `Transfer-Encoding`
+//! on HTTP/1.0, both `Transfer-Encoding` and `Content-Length`, or more than one `Host` →
+//! 400 and close; a transfer coding other than `chunked` alone → 501 and close; a head over
+//! the limit or with more than 100 fields → 431 and close. `Expect: 100-continue` is
 //! answered with `100 Continue` when the body is first read (never, if the answer comes
 //! first). Responses carry `Date`; their
 //! body is framed by `Content-Length` when its size is known, else chunked (HTTP/1.0
@@ -19,7 +19,7 @@
 
 use std::{
     cell::RefCell,
-    future::poll_fn,
+    future::{poll_fn, Future},
     io,
     mem::MaybeUninit,
     pin::Pin,
@@ -76,6 +76,12 @@ pub(super) struct ReadSide {
     continue_pending: bool,
     /// The response head is being written: no `100 Continue` any more.
     responding: bool,
+    /// A partial `100 Continue` went out: nothing more can be written.
+    broken: bool,
+    /// Longest wait for more of a request body (nginx's `client_body_timeout`).
+    body_timeout: Duration,
+    body_timer: Pin<Box<tokio::time::Sleep>>,
+    body_timer_armed: bool,
 }
 
 type Shared = Arc<Mutex<ReadSide>>;
@@ -86,13 +92,43 @@ fn lock(shared: &Shared) -> MutexGuard<'_, ReadSide> {
 }
 
 impl ReadSide {
-    pub(super) fn new(half: OwnedReadHalf, buf: BytesMut) -> ReadSide {
+    pub(super) fn new(half: OwnedReadHalf, buf: BytesMut, body_timeout: Duration) -> ReadSide {
         ReadSide {
             half,
             buf,
             body: BodyState::Done,
             continue_pending: false,
             responding: false,
+            broken: false,
+            body_timeout,
+            body_timer: Box::pin(tokio::time::sleep(body_timeout)),
+            body_timer_armed: false,
+        }
+    }
+
+    /// Reads more of a request body; an error once `body_timeout` passes without a byte.
+    fn poll_body_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        match self.poll_fill(cx) {
+            Poll::Pending => {}
+            ready => {
+                self.body_timer_armed = false;
+                return ready;
+            }
+        }
+        if !self.body_timer_armed {
+            let deadline = Instant::now() + self.body_timeout;
+            self.body_timer.as_mut().reset(deadline);
+            self.body_timer_armed = true;
+        }
+        match self.body_timer.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                self.body_timer_armed = false;
+                Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the client sent no more of the request body in time",
+                )))
+            }
+            Poll::Pending => Poll::Pending,
         }
     }
 
@@ -135,13 +171,21 @@ impl ReadSide {
         }
     }
 
-    /// Answers `Expect: 100-continue` before the body is first read. The socket is empty
-    /// at this point, so the 25 bytes are written at once; should they not be, the
-    /// connection is not reused.
+    /// Answers `Expect: 100-continue` before the body is first read. Nothing else is being
+    /// written then, so the 25 bytes normally go at once. If the send buffer is full, the
+    /// interim answer is left out (the client sends its body after its own wait); if only
+    /// part of it went, the connection is done for (`false`).
     fn answer_continue(&mut self) -> bool {
         self.continue_pending = false;
         const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
-        matches!(self.half.as_ref().try_write(CONTINUE), Ok(n) if n == CONTINUE.len())
+        match self.half.as_ref().try_write(CONTINUE) {
+            Ok(n) if n == CONTINUE.len() => true,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => true,
+            _ => {
+                self.broken = true;
+                false
+            }
+        }
     }
 
     /// After the response: skips what is left of the request body if it is already here
@@ -189,6 +233,7 @@ enum BodyState {
 pub(super) struct Refused(pub u16);
 
 const BAD: Refused = Refused(400);
+const NOT_IMPLEMENTED: Refused = Refused(501);
 const TOO_LARGE: Refused = Refused(431);
 
 /// Parses one request head at the start of `buf` and removes it from there; `None` while it
@@ -234,16 +279,17 @@ fn parse_head(buf: &mut BytesMut, max_head: usize) -> Result<Option<Head>, Refus
         let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| BAD)?;
         let value = HeaderValue::from_maybe_shared(slice(h.value)).map_err(|_| BAD)?;
         if name == header::CONTENT_LENGTH {
-            for part in h.value.split(|&b| b == b',') {
-                let n = parse_decimal(trim(part)).ok_or(BAD)?;
-                if length.is_some_and(|l| l != n) {
-                    return Err(BAD);
-                }
-                length = Some(n);
+            // One field, one number (nginx refuses repeats and lists alike).
+            if length.is_some() {
+                return Err(BAD);
             }
+            length = Some(parse_decimal(trim(h.value)).ok_or(BAD)?);
         } else if name == header::TRANSFER_ENCODING {
-            let last = h.value.rsplit(|&b| b == b',').next().map(trim);
-            chunked = Some(last.is_some_and(|c| c.eq_ignore_ascii_case(b"chunked")));
+            // Only `chunked` alone is supported: other codings are 501, as in nginx.
+            if chunked.is_some() {
+                return Err(BAD);
+            }
+            chunked = Some(trim(h.value).eq_ignore_ascii_case(b"chunked"));
         } else if name == header::CONNECTION {
             for token in h.value.split(|&b| b == b',').map(trim) {
                 close |= token.eq_ignore_ascii_case(b"close");
@@ -267,8 +313,9 @@ fn parse_head(buf: &mut BytesMut, max_head: usize) -> Result<Option<Head>, Refus
     }
     let body = match (chunked, length) {
         (Some(_), _) if version == Version::HTTP_10 => return Err(BAD),
+        (Some(_), Some(_)) => return Err(BAD),
         (Some(true), None) => BodyState::Chunked(Chunked::default()),
-        (Some(_), _) => return Err(BAD),
+        (Some(false), None) => return Err(NOT_IMPLEMENTED),
         (None, Some(n)) if n > 0 => BodyState::Length(n),
         (None, _) => BodyState::Done,
     };
@@ -327,7 +374,7 @@ impl HttpBody for ReqBody {
             if let Some(got) = side.decode() {
                 return Poll::Ready(got.transpose());
             }
-            match side.poll_fill(cx) {
+            match side.poll_body_fill(cx) {
                 Poll::Ready(Ok(0)) => {
                     return Poll::Ready(Some(Err(Box::new(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
@@ -431,7 +478,11 @@ pub(super) async fn serve<H, F, T>(
     // `T` lives until the response is written (the in-flight count).
     F: std::future::Future<Output = (Response, T)>,
 {
-    let shared: Shared = Arc::new(Mutex::new(ReadSide::new(read, buf)));
+    let shared: Shared = Arc::new(Mutex::new(ReadSide::new(
+        read,
+        buf,
+        limits.header_read_timeout,
+    )));
     let mut out = TimedIo::new(write, None, limits.send_timeout);
     loop {
         if *drain.borrow() && lock(&shared).buf.is_empty() {
@@ -441,7 +492,9 @@ pub(super) async fn serve<H, F, T>(
             Ok(head) => head,
             Err(NoHead::Close) => return,
             Err(NoHead::Refused(Refused(status))) => {
-                let _ = out.write_all(&refusal(status)).await;
+                if out.write_all(&refusal(status)).await.is_ok() {
+                    linger(&shared, &mut out).await;
+                }
                 return;
             }
         };
@@ -463,7 +516,13 @@ pub(super) async fn serve<H, F, T>(
             crate::response::empty()
         };
         let (resp, in_flight) = handle(http::Request::from_parts(head.request, body)).await;
-        lock(&shared).responding = true;
+        {
+            let mut side = lock(&shared);
+            if side.broken {
+                return;
+            }
+            side.responding = true;
+        }
         let reply = Reply {
             is_head,
             version,
@@ -472,12 +531,42 @@ pub(super) async fn serve<H, F, T>(
         };
         let written = write_response(&mut out, resp, reply).await;
         drop(in_flight);
-        match written {
-            // The next request can be read once this one's body is behind us.
-            Ok(true) if lock(&shared).skip_body() => {}
-            _ => return,
+        let Ok(keep_alive) = written else {
+            return;
+        };
+        // The next request can be read once this one's body is behind us.
+        let body_behind = lock(&shared).skip_body();
+        if keep_alive && body_behind {
+            continue;
         }
+        if !body_behind {
+            linger(&shared, &mut out).await;
+        }
+        return;
     }
+}
+
+/// Closes a connection whose client may still be sending (a refused head, an unread
+/// body): the write side first, then what arrives is read and dropped for up to
+/// `LINGER` — closing with unread input would reset the connection and could destroy the
+/// answer before the client read it (nginx's lingering close).
+async fn linger(shared: &Shared, out: &mut TimedIo<OwnedWriteHalf>) {
+    const LINGER: Duration = Duration::from_secs(5);
+    if out.shutdown().await.is_err() {
+        return;
+    }
+    let drained = poll_fn(|cx| {
+        let mut side = lock(shared);
+        loop {
+            side.buf.clear();
+            match side.poll_fill(cx) {
+                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(()),
+                Poll::Ready(Ok(_)) => {}
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    });
+    let _ = tokio::time::timeout(LINGER, drained).await;
 }
 
 /// What the response depends on from its request.

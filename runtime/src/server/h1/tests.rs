@@ -290,7 +290,20 @@ async fn malformed_requests_are_refused_and_closed() {
                 b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
                 "400",
             ),
-            (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n", "400"),
+            (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n", "501"),
+            (
+                b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+                "501",
+            ),
+            (
+                b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+                "400",
+            ),
+            (b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1, 1\r\n\r\nx", "400"),
+            (
+                b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx",
+                "400",
+            ),
             (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", "400"),
             (b"GET / HTTP/1.1\r\nHost: h\r\n folded: x\r\n\r\n", "400"),
         ];
@@ -346,6 +359,29 @@ async fn idle_and_draining_connections_close() {
         response(&mut s).await;
         let _ = drain.send(true);
         assert!(closed(&mut s).await, "an idle connection closes on drain");
+    })
+    .await
+    .expect("in time");
+}
+
+#[tokio::test]
+async fn a_stalled_request_body_times_out() {
+    within(async {
+        let (mut s, _drain) = connect(Limits {
+            header_read_timeout: Duration::from_millis(200),
+            ..limits()
+        })
+        .await;
+        s.write_all(b"POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nabc")
+            .await
+            .expect("write");
+        let (head, body) = response(&mut s).await;
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert!(body.contains("body error"), "{body}");
+        assert!(
+            closed(&mut s).await,
+            "the unfinished body ends the connection"
+        );
     })
     .await
     .expect("in time");
