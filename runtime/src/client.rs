@@ -133,7 +133,8 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
     found
 }
 
-fn parse_decimal(digits: &[u8]) -> Option<u64> {
+/// A decimal field value (`Content-Length`): digits only, at most 19 of them.
+pub(crate) fn parse_decimal(digits: &[u8]) -> Option<u64> {
     if digits.is_empty() || digits.len() > 19 {
         return None;
     }
@@ -142,7 +143,8 @@ fn parse_decimal(digits: &[u8]) -> Option<u64> {
     })
 }
 
-fn trim(mut s: &[u8]) -> &[u8] {
+/// `s` without the spaces and tabs around it (a field value or list element).
+pub(crate) fn trim(mut s: &[u8]) -> &[u8] {
     while let [b' ' | b'\t', rest @ ..] = s {
         s = rest;
     }

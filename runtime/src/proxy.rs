@@ -310,13 +310,6 @@ fn valid_value(v: &[u8]) -> bool {
     v.iter().all(|&b| (b >= 0x20 && b != 0x7f) || b == b'\t')
 }
 
-fn push_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    out.extend_from_slice(name);
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(value);
-    out.extend_from_slice(b"\r\n");
-}
-
 /// Everything the upstream request head carries after `Host` (kong-compat.md §2.5, §2.6):
 /// the client's headers without the hop-by-hop ones and those the gateway sets, then the
 /// gateway's (`X-Forwarded-*`, `X-Real-IP`, `Via`, `X-Kong-Request-Id`,
@@ -350,10 +343,14 @@ fn upstream_header_block(cx: &mut Ctx, headers: &HeaderMap, framing: Framing) ->
         match fate(name) {
             // The length goes out as the one number it was parsed into (below).
             Fate::Keep if name == header::CONTENT_LENGTH => client_length = true,
-            Fate::Keep => push_header(&mut out, name.as_str().as_bytes(), value.as_bytes()),
+            Fate::Keep => {
+                response::push_field(&mut out, name.as_str().as_bytes(), value.as_bytes())
+            }
             Fate::Drop => {}
             Fate::RequestId if request_id.is_some() => {}
-            Fate::RequestId => push_header(&mut out, name.as_str().as_bytes(), value.as_bytes()),
+            Fate::RequestId => {
+                response::push_field(&mut out, name.as_str().as_bytes(), value.as_bytes())
+            }
             Fate::AppendXff | Fate::AppendVia if value.is_empty() => {}
             Fate::AppendXff => {
                 xff.extend_from_slice(value.as_bytes());
@@ -379,7 +376,7 @@ fn upstream_header_block(cx: &mut Ctx, headers: &HeaderMap, framing: Framing) ->
     out.extend_from_slice(b"\r\nx-real-ip: ");
     out.extend_from_within(ip_start..ip_end);
     out.extend_from_slice(b"\r\n");
-    push_header(&mut out, b"x-forwarded-proto", cx.scheme.as_bytes());
+    response::push_field(&mut out, b"x-forwarded-proto", cx.scheme.as_bytes());
     if !cx.host.is_empty() && valid_value(cx.host.as_bytes()) {
         out.extend_from_slice(b"x-forwarded-host: ");
         out.extend(cx.host.bytes().map(|b| b.to_ascii_lowercase()));
@@ -390,20 +387,20 @@ fn upstream_header_block(cx: &mut Ctx, headers: &HeaderMap, framing: Framing) ->
     out.extend_from_slice(b"\r\n");
     let path = cx.request_uri.path().as_bytes();
     if valid_value(path) {
-        push_header(&mut out, b"x-forwarded-path", path);
+        response::push_field(&mut out, b"x-forwarded-path", path);
     }
     let prefix = stripped_len(cx)
         .and_then(|len| cx.normalized_path.get(..len))
         .filter(|p| !p.is_empty() && *p != "/" && valid_value(p.as_bytes()));
     if let Some(p) = prefix {
-        push_header(&mut out, b"x-forwarded-prefix", p.as_bytes());
+        response::push_field(&mut out, b"x-forwarded-prefix", p.as_bytes());
     }
     out.extend_from_slice(b"via: ");
     out.extend_from_slice(&via);
     out.extend_from_slice(via_value(cx.http_version).as_bytes());
     out.extend_from_slice(b"\r\n");
     if let Some(id) = &request_id {
-        push_header(&mut out, b"x-kong-request-id", id.as_bytes());
+        response::push_field(&mut out, b"x-kong-request-id", id.as_bytes());
     }
     match framing {
         Framing::Length(n) => {

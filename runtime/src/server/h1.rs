@@ -40,7 +40,11 @@ use tokio::{
 };
 
 use crate::{
-    client::chunked::{Chunked, Decoded},
+    client::{
+        chunked::{Chunked, Decoded},
+        parse_decimal, trim,
+    },
+    response::push_field,
     timed_io::TimedIo,
     Body, BoxError, Request, Response,
 };
@@ -332,25 +336,6 @@ fn parse_head(buf: &mut BytesMut, max_head: usize) -> Result<Option<Head>, Refus
         expect_continue,
         trailers,
     }))
-}
-
-fn parse_decimal(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() || digits.len() > 19 {
-        return None;
-    }
-    digits.iter().try_fold(0u64, |n, &d| {
-        d.is_ascii_digit().then(|| n * 10 + u64::from(d - b'0'))
-    })
-}
-
-fn trim(mut s: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = s {
-        s = rest;
-    }
-    while let [rest @ .., b' ' | b'\t'] = s {
-        s = rest;
-    }
-    s
 }
 
 /// A request body, read from the connection as it is polled.
@@ -659,10 +644,7 @@ async fn write_response(
             continue;
         }
         has_date |= name == header::DATE;
-        head.extend_from_slice(name.as_str().as_bytes());
-        head.extend_from_slice(b": ");
-        head.extend_from_slice(value.as_bytes());
-        head.extend_from_slice(b"\r\n");
+        push_field(&mut head, name.as_str().as_bytes(), value.as_bytes());
     }
     if !has_date {
         head.extend_from_slice(b"date: ");
@@ -742,10 +724,11 @@ async fn write_response(
                             head.extend_from_slice(b"0\r\n");
                             if reply.trailers {
                                 for (name, value) in &t {
-                                    head.extend_from_slice(name.as_str().as_bytes());
-                                    head.extend_from_slice(b": ");
-                                    head.extend_from_slice(value.as_bytes());
-                                    head.extend_from_slice(b"\r\n");
+                                    push_field(
+                                        &mut head,
+                                        name.as_str().as_bytes(),
+                                        value.as_bytes(),
+                                    );
                                 }
                             }
                             head.extend_from_slice(b"\r\n");
