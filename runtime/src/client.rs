@@ -2,7 +2,8 @@
 //! by the request's own task.
 //!
 //! The request head is written from one buffer; the response head is parsed from the
-//! connection's read buffer (httparse) into header values that share that buffer. The
+//! connection's read buffer (httparse), and its fields are kept as lines
+//! ([`UpstreamHead`](crate::upstream_head::UpstreamHead)). The
 //! response body ([`UpBody`]) owns the connection: it decodes the body (content-length,
 //! chunked, or until close) while it is read, goes on sending what is left of the request
 //! body in the same polls (an upstream may answer before it has read the whole request),
@@ -25,11 +26,16 @@ use std::{
 };
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
+use http::{header, HeaderMap, HeaderValue, Method, StatusCode, Version};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use tokio::io::AsyncWrite;
 
-use crate::{pool::Pool, timed_io::TimedIo, Body, BoxError};
+use crate::{
+    pool::Pool,
+    timed_io::TimedIo,
+    upstream_head::{Field, UpstreamHead},
+    Body, BoxError,
+};
 
 pub(crate) mod chunked;
 #[cfg(test)]
@@ -212,7 +218,7 @@ pub(crate) async fn send(
     framing: Framing,
     method: &Method,
     pool: &Arc<Pool>,
-) -> Result<(http::response::Parts, UpBody), SendError> {
+) -> Result<(http::response::Parts, UpstreamHead, UpBody), SendError> {
     let mut written = 0;
     let written_head = poll_fn(|cx| {
         while written < head.len() {
@@ -280,12 +286,13 @@ pub(crate) async fn send(
         keep_alive,
         pool: pool.clone(),
     };
-    Ok((parsed.parts, body.released_if_done()))
+    Ok((parsed.parts, parsed.head, body.released_if_done()))
 }
 
 /// A parsed response head.
 struct Parsed {
     parts: http::response::Parts,
+    head: UpstreamHead,
     body: Decoder,
     keep_alive: bool,
 }
@@ -332,6 +339,8 @@ fn read_more(cx: &mut Context<'_>, conn: &mut Conn) -> Poll<io::Result<usize>> {
     tokio_util::io::poll_read_buf(Pin::new(&mut conn.io), cx, &mut conn.buf)
 }
 
+// Returned once per response and taken apart at once: boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 enum Head {
     /// A 1xx answer, skipped.
     Interim,
@@ -363,72 +372,55 @@ fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, SendE
         Some(0) => Version::HTTP_10,
         _ => Version::HTTP_11,
     };
-    // The header values share one copy of the head, so that the connection's buffer is not
-    // held by the response's headers. Hop-by-hop headers are read for framing and
-    // keep-alive and not passed on; the map has room for what the gateway adds.
-    let head = Bytes::copy_from_slice(&buf[..len]);
-    let base = buf.as_ptr() as usize;
-    let mut headers = HeaderMap::with_capacity(resp.headers.len() + 6);
+    // The fields are passed on as lines (see `upstream_head`), without the hop-by-hop ones:
+    // those are read for framing and keep-alive only.
     let mut framing = ResponseFraming::default();
     let mut listed = false;
     for h in resp.headers.iter() {
-        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| SendError::Invalid)?;
-        if name == header::CONNECTION {
-            listed |= framing.connection(h.value);
-            continue;
+        match Field::of(h.name.as_bytes()) {
+            Field::Connection => listed |= framing.connection(h.value),
+            Field::TransferEncoding => framing.transfer_encoding(h.value),
+            Field::ContentLength => framing.content_length(h.value),
+            _ => {}
         }
-        if name == header::TRANSFER_ENCODING {
-            framing.transfer_encoding(h.value);
-            continue;
-        }
-        if name == header::CONTENT_LENGTH {
-            framing.content_length(h.value);
-        } else if is_hop_by_hop(&name) {
-            continue;
-        }
-        let start = h.value.as_ptr() as usize - base;
-        let value = HeaderValue::from_maybe_shared(head.slice(start..start + h.value.len()))
-            .map_err(|_| SendError::Invalid)?;
-        headers.append(name, value);
     }
-    if listed {
-        // Headers the upstream's `Connection` names are hop-by-hop too.
-        for v in resp
-            .headers
-            .iter()
-            .filter(|h| h.name.eq_ignore_ascii_case("connection"))
+    let (body, keep_alive) = framing.decide(method, status, version)?;
+    let mut head = UpstreamHead::with_capacity(len);
+    for h in resp.headers.iter() {
+        let kind = Field::of(h.name.as_bytes());
+        if matches!(
+            kind,
+            Field::Connection | Field::TransferEncoding | Field::ContentLength | Field::HopByHop
+        ) || (listed && connection_lists(resp.headers, h.name))
         {
-            for token in v.value.split(|&b| b == b',') {
-                if let Ok(name) = HeaderName::from_bytes(trim(token)) {
-                    headers.remove(name);
-                }
-            }
+            continue;
         }
+        head.push(kind, h.name.as_bytes(), h.value)
+            .map_err(|()| SendError::Invalid)?;
+    }
+    if framing.chunked.is_none() {
+        // With a coding, a length next to it is wrong and is not passed on (RFC 9112 §6.3).
+        head.set_content_length(framing.length.and_then(Result::ok));
     }
     buf.advance(len);
-    let (body, keep_alive) = framing.decide(method, status, version)?;
-    if framing.chunked.is_some() {
-        // The coding frames the body; a length next to it is wrong and must not be passed
-        // on (RFC 9112 §6.3).
-        headers.remove(header::CONTENT_LENGTH);
-    }
     let (mut parts, ()) = http::Response::new(()).into_parts();
     parts.status = status;
     parts.version = version;
-    parts.headers = headers;
     Ok(Some(Head::Final(Parsed {
         parts,
+        head,
         body,
         keep_alive,
     })))
 }
 
-/// The fixed hop-by-hop headers of a response besides `Connection` and
-/// `Transfer-Encoding` (RFC 9110 §7.6.1, nginx's list).
-fn is_hop_by_hop(name: &HeaderName) -> bool {
-    name == header::TE
-        || name == header::UPGRADE
-        || matches!(name.as_str(), "keep-alive" | "proxy-connection")
+/// Whether a `Connection` field of `headers` names `name` (it is then hop-by-hop too).
+fn connection_lists(headers: &[httparse::Header<'_>], name: &str) -> bool {
+    headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("connection"))
+        .flat_map(|h| h.value.split(|&b| b == b','))
+        .any(|token| trim(token).eq_ignore_ascii_case(name.as_bytes()))
 }
 
 /// What a response head says about its body and its connection.

@@ -78,6 +78,9 @@ pub struct Ctx {
     pub rate_limiting: Option<crate::plugins::rate_limiting::Shown>,
     /// `request_id` as a header value, made once for both directions.
     pub(crate) request_id_header: Option<http::HeaderValue>,
+    /// The upstream's response header lines while they are not in the response's map
+    /// ([`crate::upstream_head`]); set by the proxy.
+    pub(crate) upstream_head: Option<crate::upstream_head::UpstreamHead>,
 }
 
 impl Ctx {
@@ -109,6 +112,7 @@ impl Ctx {
             proxy_cache: None,
             rate_limiting: None,
             request_id_header: None,
+            upstream_head: None,
         }
     }
 

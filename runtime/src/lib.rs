@@ -36,6 +36,7 @@ pub mod secret;
 pub mod server;
 pub mod status;
 mod timed_io;
+pub mod upstream_head;
 
 pub use ctx::Ctx;
 pub use gateway::{BuildInfo, Gateway, RouteSpec, ServiceSpec, StartupError, TargetSpec};
@@ -80,6 +81,7 @@ pub mod __private {
         SubRoute,
     };
     pub use crate::secret::{Credential, Secret};
+    pub use crate::upstream_head::header_filter;
     pub use crate::{Request, Response, VERSION};
     pub use core::marker::Send;
 

@@ -1,4 +1,4 @@
-//! The plugin phase trait. Generated chains call these methods directly on concrete types.
+//! The plugin phase trait. Generated chains call these methods on concrete types.
 
 use std::{future::Future, ops::ControlFlow};
 
@@ -24,8 +24,15 @@ pub trait Plugin: Send + Sync + 'static {
         std::future::ready(ControlFlow::Continue(()))
     }
 
+    /// Whether `header_filter` only inserts response headers (`headers_mut().insert`): it
+    /// never reads, appends or removes them, nor replaces the body. The upstream's header
+    /// lines then stay as they arrived ([`crate::upstream_head`]); otherwise they are all
+    /// moved into the response's map before `header_filter` runs. Every plugin says which.
+    const INSERTS_RESPONSE_HEADERS_ONLY: bool;
+
     /// `header_filter`: runs on every response of the route (proxied or generated), in
-    /// chain order, before it is sent downstream.
+    /// chain order, before it is sent downstream. Generated chains call it through
+    /// [`crate::upstream_head::header_filter`].
     fn header_filter(&self, cx: &mut Ctx, resp: &mut Response) {
         let _ = (cx, resp);
     }

@@ -42,6 +42,7 @@ use crate::{
     pool::{Pool, PoolOptions},
     response,
     timed_io::TimedIo,
+    upstream_head::UpstreamHead,
     Request, Response,
 };
 
@@ -522,7 +523,7 @@ pub async fn proxy(up: &Upstream, cx: &mut Ctx, req: Request) -> Response {
         while let Some(conn) = target.pool.take() {
             let sent = Instant::now();
             match client::send(conn, &head, &mut body, framing, &parts.method, &target.pool).await {
-                Ok((resp, resp_body)) => return finish(cx, resp, resp_body, sent),
+                Ok(answer) => return finish(cx, answer, sent),
                 Err(SendError::Unsent) => {}
                 // The upstream closed a kept-alive connection as the request went out
                 // (e.g. its own idle timeout): replay a body-less idempotent request once,
@@ -543,7 +544,7 @@ pub async fn proxy(up: &Upstream, cx: &mut Ctx, req: Request) -> Response {
         };
         let sent = Instant::now();
         match client::send(conn, &head, &mut body, framing, &parts.method, &target.pool).await {
-            Ok((resp, resp_body)) => return finish(cx, resp, resp_body, sent),
+            Ok(answer) => return finish(cx, answer, sent),
             // Not sent at all: as good as a failed connect.
             Err(SendError::Unsent) => last = Failure::Invalid,
             Err(e) => return fail(cx, Failure::of(&e).status()),
@@ -552,7 +553,13 @@ pub async fn proxy(up: &Upstream, cx: &mut Ctx, req: Request) -> Response {
     fail(cx, last.status())
 }
 
-fn finish(cx: &mut Ctx, mut parts: http::response::Parts, body: UpBody, sent: Instant) -> Response {
+/// The upstream's response: its header lines stay in `cx` ([`crate::upstream_head`]).
+fn finish(
+    cx: &mut Ctx,
+    (mut parts, head, body): (http::response::Parts, UpstreamHead, UpBody),
+    sent: Instant,
+) -> Response {
+    cx.upstream_head = Some(head);
     cx.upstream_latency_ms = Some(elapsed_ms(sent));
     cx.kong_generated = false;
     parts.version = Version::HTTP_11;

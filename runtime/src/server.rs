@@ -61,6 +61,7 @@ use crate::{
     request_id, response,
     router::RouteRequest,
     status::{serve_status, Stats},
+    upstream_head::UpstreamHead,
     Body, BoxError, Gateway, Request, Response, VERSION,
 };
 
@@ -512,9 +513,10 @@ async fn serve_connection<G: Gateway>(
             let sh = &sh;
             h1::serve(read, write, buf, &limits, &mut drain, |req| async move {
                 let in_flight = sh.stats.start_request();
-                let resp = handle(sh, peer, req).await;
+                let mut fields = None;
+                let resp = handle(sh, peer, req, &mut fields).await;
                 sh.stats.request_served();
-                (resp, in_flight)
+                (resp, fields, in_flight)
             })
             .await;
         }
@@ -539,8 +541,12 @@ async fn serve_h2<G: Gateway>(
             async move {
                 let in_flight = sh.stats.start_request();
                 let req = req.map(|body| body.map_err(|e| -> BoxError { Box::new(e) }).boxed());
-                let resp = handle(&sh, peer, req).await;
+                let mut fields = None;
+                let mut resp = handle(&sh, peer, req, &mut fields).await;
                 sh.stats.request_served();
+                if let Some(fields) = fields {
+                    fields.into_map(resp.headers_mut());
+                }
                 let (parts, inner) = resp.into_parts();
                 Ok::<_, Infallible>(http::Response::from_parts(
                     parts,
@@ -650,8 +656,20 @@ fn generated(mut resp: Response, request_id: &str, started: Instant) -> Response
     resp
 }
 
-/// Headers of a response that came from the upstream.
-fn proxied(mut resp: Response, cx: &mut Ctx) -> Response {
+/// Headers of a response that came from the upstream. While the upstream's header lines are
+/// still lines, the gateway's are added as lines too and they go to `fields`.
+fn proxied(mut resp: Response, cx: &mut Ctx, fields: &mut Option<UpstreamHead>) -> Response {
+    if let Some(mut head) = cx.upstream_head.take() {
+        let set = resp.headers_mut();
+        if head
+            .add_gateway_fields(set, cx, &SERVER, RESPONSE_VIA)
+            .is_some()
+        {
+            *fields = Some(head);
+            return resp;
+        }
+        head.into_map(set);
+    }
     let h = resp.headers_mut();
     if !h.contains_key(header::SERVER) {
         h.insert(header::SERVER, SERVER);
@@ -671,8 +689,14 @@ fn proxied(mut resp: Response, cx: &mut Ctx) -> Response {
     resp
 }
 
-/// One request on the proxy listener.
-async fn handle<G: Gateway>(sh: &Server<G>, peer: SocketAddr, req: Request) -> Response {
+/// One request on the proxy listener. The upstream's header lines of a proxied response may
+/// come back in `fields` instead of the response's map ([`crate::upstream_head`]).
+async fn handle<G: Gateway>(
+    sh: &Server<G>,
+    peer: SocketAddr,
+    req: Request,
+    fields: &mut Option<UpstreamHead>,
+) -> Response {
     let started = Instant::now();
     let request_id = request_id::new();
     let (parts, body) = req.into_parts();
@@ -781,6 +805,7 @@ async fn handle<G: Gateway>(sh: &Server<G>, peer: SocketAddr, req: Request) -> R
         proxy_cache: None,
         rate_limiting: None,
         request_id_header: None,
+        upstream_head: None,
     };
 
     let req = Request::from_parts(parts, body);
@@ -803,9 +828,11 @@ async fn handle<G: Gateway>(sh: &Server<G>, peer: SocketAddr, req: Request) -> R
         return generated(resp, &cx.request_id, cx.started);
     };
     if cx.kong_generated {
+        let mut resp = resp;
+        crate::upstream_head::materialize(&mut cx, &mut resp);
         generated(resp, &cx.request_id, cx.started)
     } else {
-        proxied(resp, &mut cx)
+        proxied(resp, &mut cx, fields)
     }
 }
 

@@ -69,7 +69,7 @@ fn step_access(i: usize, step: &Step) -> TokenStream {
 fn step_header_filter(i: usize, step: &Step) -> TokenStream {
     let call = |p: PluginId| {
         let f = field(p);
-        quote!(rt::Plugin::header_filter(&self.#f, cx, &mut resp);)
+        quote!(rt::header_filter(&self.#f, cx, &mut resp);)
     };
     if step.by_consumer.is_empty() {
         return step.default.map(call).unwrap_or_default();

@@ -204,6 +204,8 @@ impl Acl {
 impl Plugin for Acl {
     const NAME: &'static str = "acl";
     const PRIORITY: i32 = 950;
+    // No header_filter.
+    const INSERTS_RESPONSE_HEADERS_ONLY: bool = true;
 
     /// Passes (setting the groups header) or answers 401/403 in Kong's error format.
     fn access(

@@ -275,6 +275,8 @@ impl BasicAuth {
 impl Plugin for BasicAuth {
     const NAME: &'static str = "basic-auth";
     const PRIORITY: i32 = 1100;
+    // No header_filter.
+    const INSERTS_RESPONSE_HEADERS_ONLY: bool = true;
 
     /// Kong's `access`: logical OR with `anonymous`, then authentication; success sets the
     /// consumer and the §5 headers; failure answers 401 `Unauthorized` with

@@ -106,6 +106,7 @@ impl CorrelationId {
 impl Plugin for CorrelationId {
     const NAME: &'static str = "correlation-id";
     const PRIORITY: i32 = 100001;
+    const INSERTS_RESPONSE_HEADERS_ONLY: bool = true;
 
     /// Keeps a non-empty request id (the first value of the header); otherwise generates
     /// one and sets it on the request. Either way the id goes to `cx.correlation_id`.

@@ -366,6 +366,8 @@ fn add_vary(headers: &mut http::HeaderMap, append: bool) {
 impl Plugin for Cors {
     const NAME: &'static str = "cors";
     const PRIORITY: i32 = 2000;
+    // Extends `Vary`.
+    const INSERTS_RESPONSE_HEADERS_ONLY: bool = false;
 
     /// A preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`) is answered
     /// 200 with the CORS headers, or passed on with `preflight_continue`; either way this

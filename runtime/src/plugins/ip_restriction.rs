@@ -251,6 +251,8 @@ fn canonical(v6: Ipv6Addr) -> IpAddr {
 impl Plugin for IpRestriction {
     const NAME: &'static str = "ip-restriction";
     const PRIORITY: i32 = 990;
+    // No header_filter.
+    const INSERTS_RESPONSE_HEADERS_ONLY: bool = true;
 
     /// Refuses with `kong.response.error(status, message)` when the client may not pass.
     fn access(

@@ -643,6 +643,8 @@ impl Jwt {
 impl Plugin for Jwt {
     const NAME: &'static str = "jwt";
     const PRIORITY: i32 = 1450;
+    // No header_filter.
+    const INSERTS_RESPONSE_HEADERS_ONLY: bool = true;
 
     fn access(
         &self,

@@ -323,6 +323,8 @@ impl KeyAuth {
 impl Plugin for KeyAuth {
     const NAME: &'static str = "key-auth";
     const PRIORITY: i32 = 1250;
+    // No header_filter.
+    const INSERTS_RESPONSE_HEADERS_ONLY: bool = true;
 
     /// Kong's `access`: preflight skip, logical OR with `anonymous`, then authentication;
     /// success sets the consumer and the §5 headers; failure answers 401 (or, with

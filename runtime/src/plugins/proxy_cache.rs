@@ -516,6 +516,8 @@ impl ProxyCache {
 impl Plugin for ProxyCache {
     const NAME: &'static str = "proxy-cache";
     const PRIORITY: i32 = 100;
+    // Reads the upstream's caching headers and stores them.
+    const INSERTS_RESPONSE_HEADERS_ONLY: bool = false;
 
     fn access(
         &self,

@@ -547,6 +547,7 @@ fn table_full() {
 impl Plugin for RateLimiting {
     const NAME: &'static str = "rate-limiting";
     const PRIORITY: i32 = 910;
+    const INSERTS_RESPONSE_HEADERS_ONLY: bool = true;
 
     /// Counts the request and passes it, or answers `error_code` with `Retry-After`.
     fn access(

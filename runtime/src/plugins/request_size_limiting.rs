@@ -213,6 +213,8 @@ impl RequestSizeLimiting {
 impl Plugin for RequestSizeLimiting {
     const NAME: &'static str = "request-size-limiting";
     const PRIORITY: i32 = 951;
+    // No header_filter.
+    const INSERTS_RESPONSE_HEADERS_ONLY: bool = true;
 
     fn access(
         &self,

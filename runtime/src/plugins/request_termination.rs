@@ -181,6 +181,8 @@ impl RequestTermination {
 impl Plugin for RequestTermination {
     const NAME: &'static str = "request-termination";
     const PRIORITY: i32 = 2;
+    // No header_filter.
+    const INSERTS_RESPONSE_HEADERS_ONLY: bool = true;
 
     /// Answers now (unless a trigger is configured and absent from the request).
     fn access(

@@ -293,6 +293,8 @@ async fn read_body(req: &mut Request, max: usize) -> Result<Bytes, u16> {
 impl Plugin for RequestValidator {
     const NAME: &'static str = "request-validator";
     const PRIORITY: i32 = 999;
+    // No header_filter.
+    const INSERTS_RESPONSE_HEADERS_ONLY: bool = true;
 
     fn access(
         &self,

@@ -257,6 +257,7 @@ where
     const NAME: &'static str = "kiln-token-bucket";
     /// Right after Kong's rate-limiting (910), before response-ratelimiting (900).
     const PRIORITY: i32 = 909;
+    const INSERTS_RESPONSE_HEADERS_ONLY: bool = true;
 
     fn access(
         &self,

@@ -46,6 +46,7 @@ use crate::{
     },
     response::push_field,
     timed_io::TimedIo,
+    upstream_head::UpstreamHead,
     Body, BoxError, Request, Response,
 };
 
@@ -461,7 +462,7 @@ pub(super) async fn serve<H, F, T>(
 ) where
     H: FnMut(Request) -> F,
     // `T` lives until the response is written (the in-flight count).
-    F: std::future::Future<Output = (Response, T)>,
+    F: std::future::Future<Output = (Response, Option<UpstreamHead>, T)>,
 {
     let shared: Shared = Arc::new(Mutex::new(ReadSide::new(
         read,
@@ -500,7 +501,7 @@ pub(super) async fn serve<H, F, T>(
         } else {
             crate::response::empty()
         };
-        let (resp, in_flight) = handle(http::Request::from_parts(head.request, body)).await;
+        let (resp, fields, in_flight) = handle(http::Request::from_parts(head.request, body)).await;
         {
             let mut side = lock(&shared);
             if side.broken {
@@ -514,7 +515,7 @@ pub(super) async fn serve<H, F, T>(
             trailers: head.trailers,
             keep_alive: head.keep_alive && !*drain.borrow(),
         };
-        let written = write_response(&mut out, resp, reply).await;
+        let written = write_response(&mut out, resp, fields, reply).await;
         drop(in_flight);
         let Ok(keep_alive) = written else {
             return;
@@ -591,18 +592,20 @@ enum Framing {
     Close,
 }
 
-/// Writes `resp`; `Ok(keep_alive)` once it is all sent.
+/// Writes `resp`, with the upstream's header lines `fields` after its own headers (those
+/// replace the lines of the same name); `Ok(keep_alive)` once it is all sent.
 async fn write_response(
     out: &mut TimedIo<OwnedWriteHalf>,
     resp: Response,
+    fields: Option<UpstreamHead>,
     reply: Reply,
 ) -> io::Result<bool> {
     let (parts, mut body) = resp.into_parts();
     let status = parts.status;
-    let given_length = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| parse_decimal(v.as_bytes()));
+    let given_length = match parts.headers.get(header::CONTENT_LENGTH) {
+        Some(v) => parse_decimal(v.as_bytes()),
+        None => fields.as_ref().and_then(UpstreamHead::content_length),
+    };
     let no_body = status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
@@ -627,11 +630,12 @@ async fn write_response(
     let keep_alive = reply.keep_alive && framing != Framing::Close && !says_close;
 
     let mut head = Vec::with_capacity(
-        256 + parts
-            .headers
-            .iter()
-            .map(|(n, v)| n.as_str().len() + v.len() + 4)
-            .sum::<usize>(),
+        256 + fields.as_ref().map_or(0, UpstreamHead::len)
+            + parts
+                .headers
+                .iter()
+                .map(|(n, v)| n.as_str().len() + v.len() + 4)
+                .sum::<usize>(),
     );
     head.extend_from_slice(b"HTTP/1.1 ");
     head.extend_from_slice(status.as_str().as_bytes());
@@ -645,6 +649,10 @@ async fn write_response(
         }
         has_date |= name == header::DATE;
         push_field(&mut head, name.as_str().as_bytes(), value.as_bytes());
+    }
+    if let Some(fields) = &fields {
+        has_date |= fields.has_date();
+        fields.write(&mut head, &parts.headers);
     }
     if !has_date {
         head.extend_from_slice(b"date: ");

@@ -14,13 +14,15 @@ use crate::{Request, Response};
 /// What the test handler answers: method, target, the `x-a` values and the body it read,
 /// one per line. `/noread` does not read the body; `/stream` answers a body of unknown
 /// size; `/empty` answers 204.
-async fn handler(req: Request) -> (Response, ()) {
+use crate::upstream_head::UpstreamHead;
+
+async fn handler(req: Request) -> (Response, Option<UpstreamHead>, ()) {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_owned();
     if path == "/empty" {
         let mut resp = Response::new(crate::response::empty());
         *resp.status_mut() = http::StatusCode::NO_CONTENT;
-        return (resp, ());
+        return (resp, None, ());
     }
     let body = if path == "/noread" {
         String::new()
@@ -39,9 +41,13 @@ async fn handler(req: Request) -> (Response, ()) {
     let text = format!("{} {}\n{}\n{}", parts.method, parts.uri, xa.join(","), body);
     if path == "/stream" {
         let body = Frames(vec![Bytes::from(text), Bytes::from_static(b"!")].into()).boxed();
-        return (Response::new(body), ());
+        return (Response::new(body), None, ());
     }
-    (Response::new(crate::response::full(Bytes::from(text))), ())
+    (
+        Response::new(crate::response::full(Bytes::from(text))),
+        None,
+        (),
+    )
 }
 
 /// Data frames, all ready, their total size unknown to the server.

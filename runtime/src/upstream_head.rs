@@ -1,0 +1,250 @@
+//! The upstream's response header lines, passed on as they arrived.
+//!
+//! Most proxied responses reach the client with the upstream's headers unchanged, apart from
+//! the hop-by-hop ones and the few the gateway adds. For those no header map is built: the
+//! upstream's field lines are kept as bytes (`name: value\r\n`, already checked by the
+//! parser), the gateway appends its own lines, and the HTTP/1 server writes them out as they
+//! are.
+//!
+//! The lines live in [`Ctx`](crate::Ctx) next to the response, whose own map then holds only
+//! what plugins set. A map entry replaces the upstream's lines of the same name, as Kong's
+//! `kong.response.set_header` does, so plugins that only insert response headers
+//! ([`Plugin::INSERTS_RESPONSE_HEADERS_ONLY`](crate::Plugin::INSERTS_RESPONSE_HEADERS_ONLY))
+//! work on the map alone. Before any other plugin's `header_filter`, and before an HTTP/2
+//! response goes out, [`materialize`] moves every line into the map, so those see exactly
+//! the headers the upstream sent.
+
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderName, HeaderValue};
+
+use crate::{response::push_field, Ctx, Plugin, Response};
+
+/// What the upstream's response head said, in wire form.
+#[derive(Debug, Default)]
+pub struct UpstreamHead {
+    /// `name: value\r\n` lines: the upstream's (without hop-by-hop and framing fields, and
+    /// without those in `aside`), then the gateway's own.
+    lines: Vec<u8>,
+    /// The upstream's `Content-Length` when its body is not chunked (HEAD answers keep it).
+    content_length: Option<u64>,
+    /// The upstream sent `Date` / `Server`.
+    has_date: bool,
+    has_server: bool,
+    /// The upstream's `Via` and `X-Kong-*` fields, which the gateway extends or replaces:
+    /// kept apart, parsed.
+    aside: Vec<(HeaderName, HeaderValue)>,
+}
+
+/// How a response field name is treated when it is passed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Field {
+    Connection,
+    TransferEncoding,
+    ContentLength,
+    /// Hop-by-hop besides `Connection` and `Transfer-Encoding` (RFC 9110 §7.6.1, nginx's
+    /// list): `TE`, `Upgrade`, `Keep-Alive`, `Proxy-Connection`.
+    HopByHop,
+    Date,
+    Server,
+    /// `Via` and the `X-Kong-*` fields the gateway sets on proxied responses.
+    Gateway,
+    Other,
+}
+
+impl Field {
+    /// Classifies a field name, ignoring ASCII case.
+    pub(crate) fn of(name: &[u8]) -> Field {
+        let is = |s: &str| name.eq_ignore_ascii_case(s.as_bytes());
+        match name.len() {
+            2 if is("te") => Field::HopByHop,
+            3 if is("via") => Field::Gateway,
+            4 if is("date") => Field::Date,
+            6 if is("server") => Field::Server,
+            7 if is("upgrade") => Field::HopByHop,
+            10 if is("connection") => Field::Connection,
+            10 if is("keep-alive") => Field::HopByHop,
+            14 if is("content-length") => Field::ContentLength,
+            16 if is("proxy-connection") => Field::HopByHop,
+            17 if is("transfer-encoding") => Field::TransferEncoding,
+            17 if is("x-kong-request-id") => Field::Gateway,
+            20 if is("x-kong-proxy-latency") => Field::Gateway,
+            23 if is("x-kong-upstream-latency") => Field::Gateway,
+            _ => Field::Other,
+        }
+    }
+}
+
+impl UpstreamHead {
+    /// Room for `fields` upstream fields of `bytes` bytes in all, and the gateway's lines.
+    pub(crate) fn with_capacity(bytes: usize) -> UpstreamHead {
+        UpstreamHead {
+            lines: Vec::with_capacity(bytes + 160),
+            ..UpstreamHead::default()
+        }
+    }
+
+    /// Adds one upstream field that is passed on (not hop-by-hop, not framing). `value` was
+    /// checked by the parser (no CR, LF or NUL).
+    pub(crate) fn push(&mut self, kind: Field, name: &[u8], value: &[u8]) -> Result<(), ()> {
+        match kind {
+            Field::Gateway => {
+                let name = HeaderName::from_bytes(name).map_err(|_| ())?;
+                let value = HeaderValue::from_bytes(value).map_err(|_| ())?;
+                self.aside.push((name, value));
+                return Ok(());
+            }
+            Field::Date => self.has_date = true,
+            Field::Server => self.has_server = true,
+            _ => {}
+        }
+        push_field(&mut self.lines, name, value);
+        Ok(())
+    }
+
+    pub(crate) fn set_content_length(&mut self, n: Option<u64>) {
+        self.content_length = n;
+    }
+
+    /// The length the upstream gave its body.
+    pub(crate) fn content_length(&self) -> Option<u64> {
+        self.content_length
+    }
+
+    /// Bytes in the lines.
+    pub(crate) fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    pub(crate) fn has_date(&self) -> bool {
+        self.has_date
+    }
+
+    /// The field lines, each `name: value\r\n`.
+    fn fields(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.lines
+            .split(|&b| b == b'\n')
+            .filter_map(|line| line.strip_suffix(b"\r"))
+            .filter_map(|line| {
+                let colon = line.iter().position(|&b| b == b':')?;
+                let value = line.get(colon + 2..).unwrap_or_default();
+                Some((&line[..colon], value))
+            })
+    }
+
+    /// Appends the lines to an HTTP/1 head, leaving out those whose name `set` has (what
+    /// plugins set replaces what the upstream sent).
+    pub(crate) fn write(&self, out: &mut Vec<u8>, set: &HeaderMap) {
+        if set.is_empty() {
+            out.extend_from_slice(&self.lines);
+            return;
+        }
+        for (name, value) in self.fields() {
+            let shadowed = std::str::from_utf8(name).is_ok_and(|n| set.contains_key(n));
+            if !shadowed {
+                push_field(out, name, value);
+            }
+        }
+    }
+
+    /// The gateway's headers on a proxied response (`Server` unless the upstream or a plugin
+    /// set one, `Via` after the upstream's, the latencies and the request id). `None` when
+    /// they cannot be added as lines: the caller then moves everything into the map.
+    pub(crate) fn add_gateway_fields(
+        &mut self,
+        set: &mut HeaderMap,
+        cx: &mut Ctx,
+        server: &HeaderValue,
+        via: &str,
+    ) -> Option<()> {
+        if !self.aside.is_empty() || set.contains_key(header::VIA) {
+            return None;
+        }
+        if !self.has_server && !set.contains_key(header::SERVER) {
+            push_field(&mut self.lines, b"Server", server.as_bytes());
+        }
+        push_field(&mut self.lines, b"Via", via.as_bytes());
+        // Written in Kong's case; `set` is only searched when it has entries.
+        let mut latency = |name: &'static str, ms: Option<u64>, lines: &mut Vec<u8>| {
+            if let Some(ms) = ms {
+                if !set.is_empty() {
+                    set.remove(name);
+                }
+                lines.extend_from_slice(name.as_bytes());
+                lines.extend_from_slice(b": ");
+                crate::response::push_decimal(lines, ms);
+                lines.extend_from_slice(b"\r\n");
+            }
+        };
+        latency(
+            "X-Kong-Upstream-Latency",
+            cx.upstream_latency_ms,
+            &mut self.lines,
+        );
+        latency("X-Kong-Proxy-Latency", cx.proxy_latency_ms, &mut self.lines);
+        if let Some(id) = cx.request_id_value() {
+            if !set.is_empty() {
+                set.remove(&crate::proxy::X_KONG_REQUEST_ID);
+            }
+            push_field(&mut self.lines, b"X-Kong-Request-Id", id.as_bytes());
+        }
+        Some(())
+    }
+
+    /// Everything as map entries, as if the upstream's head had been parsed into `headers`
+    /// before the entries `headers` already holds were inserted.
+    pub(crate) fn into_map(self, headers: &mut HeaderMap) {
+        let mut all = HeaderMap::with_capacity(self.aside.len() + 8 + headers.len());
+        for (name, value) in self.fields() {
+            // The parser checked both when the lines were written.
+            if let (Ok(name), Ok(value)) = (
+                HeaderName::from_bytes(name),
+                HeaderValue::from_maybe_shared(Bytes::copy_from_slice(value)),
+            ) {
+                all.append(name, value);
+            }
+        }
+        if let Some(n) = self.content_length {
+            all.append(header::CONTENT_LENGTH, HeaderValue::from(n));
+        }
+        for (name, value) in self.aside {
+            all.append(name, value);
+        }
+        let set = std::mem::take(headers);
+        let mut last = None;
+        for (name, value) in set {
+            let name = match name {
+                Some(name) => {
+                    all.remove(&name);
+                    last = Some(name.clone());
+                    name
+                }
+                None => match &last {
+                    Some(name) => name.clone(),
+                    None => continue,
+                },
+            };
+            all.append(name, value);
+        }
+        *headers = all;
+    }
+}
+
+/// Moves the upstream's header lines kept in `cx` into `resp`'s map (see the module docs).
+/// Does nothing when there are none.
+pub fn materialize(cx: &mut Ctx, resp: &mut Response) {
+    if let Some(head) = cx.upstream_head.take() {
+        head.into_map(resp.headers_mut());
+    }
+}
+
+/// Runs `plugin`'s `header_filter`, first moving the upstream's header lines into the map
+/// unless the plugin only inserts headers. Generated chains call this.
+pub fn header_filter<P: Plugin>(plugin: &P, cx: &mut Ctx, resp: &mut Response) {
+    if !P::INSERTS_RESPONSE_HEADERS_ONLY {
+        materialize(cx, resp);
+    }
+    plugin.header_filter(cx, resp);
+}
+
+#[cfg(test)]
+mod tests;

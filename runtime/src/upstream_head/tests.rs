@@ -1,0 +1,198 @@
+use http::{header, HeaderMap, HeaderValue};
+
+use super::*;
+use crate::plugins::test_support::ctx;
+
+/// A head as the client builds it from `fields` (name, value), framing already taken out.
+fn head(fields: &[(&str, &str)]) -> UpstreamHead {
+    let mut head = UpstreamHead::with_capacity(64);
+    for (name, value) in fields {
+        let kind = Field::of(name.as_bytes());
+        head.push(kind, name.as_bytes(), value.as_bytes())
+            .expect("valid field");
+    }
+    head
+}
+
+fn written(head: &UpstreamHead, set: &HeaderMap) -> String {
+    let mut out = Vec::new();
+    head.write(&mut out, set);
+    String::from_utf8(out).expect("text")
+}
+
+fn pairs(map: &HeaderMap) -> Vec<(String, String)> {
+    map.iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().expect("text").to_string()))
+        .collect()
+}
+
+#[test]
+fn field_names_are_classified_ignoring_case() {
+    for (name, kind) in [
+        ("Connection", Field::Connection),
+        ("TRANSFER-ENCODING", Field::TransferEncoding),
+        ("content-length", Field::ContentLength),
+        ("TE", Field::HopByHop),
+        ("Upgrade", Field::HopByHop),
+        ("Keep-Alive", Field::HopByHop),
+        ("Proxy-Connection", Field::HopByHop),
+        ("Date", Field::Date),
+        ("server", Field::Server),
+        ("VIA", Field::Gateway),
+        ("X-Kong-Request-Id", Field::Gateway),
+        ("x-kong-proxy-latency", Field::Gateway),
+        ("X-Kong-Upstream-Latency", Field::Gateway),
+        ("X-Kong-Response-Latency", Field::Other),
+        ("Content-Type", Field::Other),
+        ("Servers", Field::Other),
+        ("t", Field::Other),
+    ] {
+        assert_eq!(Field::of(name.as_bytes()), kind, "{name}");
+    }
+}
+
+#[test]
+fn lines_are_written_as_received_unless_a_plugin_set_the_name() {
+    let h = head(&[
+        ("Content-Type", "text/plain"),
+        ("Set-Cookie", "a=1"),
+        ("set-cookie", "b=2"),
+        ("X-Empty", ""),
+    ]);
+    assert_eq!(
+        written(&h, &HeaderMap::new()),
+        "Content-Type: text/plain\r\nSet-Cookie: a=1\r\nset-cookie: b=2\r\nX-Empty: \r\n"
+    );
+    let mut set = HeaderMap::new();
+    set.insert("set-cookie", HeaderValue::from_static("c=3"));
+    assert_eq!(
+        written(&h, &set),
+        "Content-Type: text/plain\r\nX-Empty: \r\n",
+        "the set value replaces every upstream line of that name, whatever its case"
+    );
+}
+
+#[test]
+fn into_map_is_the_upstream_map_with_the_set_entries_inserted() {
+    let mut h = head(&[
+        ("Content-Type", "text/plain"),
+        ("Via", "1.1 up"),
+        ("X-A", "1"),
+        ("x-a", "2"),
+        ("Date", "Tue, 01 Dec 2026 00:00:00 GMT"),
+    ]);
+    h.set_content_length(Some(5));
+    assert_eq!(h.content_length(), Some(5));
+    assert!(h.has_date());
+    let mut set = HeaderMap::new();
+    set.insert("x-a", HeaderValue::from_static("set"));
+    set.insert("x-new", HeaderValue::from_static("n"));
+    h.into_map(&mut set);
+    let mut got = pairs(&set);
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("content-length", "5"),
+            ("content-type", "text/plain"),
+            ("date", "Tue, 01 Dec 2026 00:00:00 GMT"),
+            ("via", "1.1 up"),
+            ("x-a", "set"),
+            ("x-new", "n"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+    );
+}
+
+#[test]
+fn gateway_fields_are_added_as_lines() {
+    let mut cx = ctx();
+    cx.upstream_latency_ms = Some(3);
+    cx.proxy_latency_ms = Some(0);
+    let server = HeaderValue::from_static("kiln/1");
+    let mut h = head(&[("Content-Type", "text/plain")]);
+    let mut set = HeaderMap::new();
+    assert!(h
+        .add_gateway_fields(&mut set, &mut cx, &server, "1.1 kiln/1")
+        .is_some());
+    assert_eq!(
+        written(&h, &set),
+        "Content-Type: text/plain\r\nServer: kiln/1\r\nVia: 1.1 kiln/1\r\n\
+         X-Kong-Upstream-Latency: 3\r\nX-Kong-Proxy-Latency: 0\r\n\
+         X-Kong-Request-Id: 0123456789abcdef0123456789abcdef\r\n"
+    );
+
+    // the upstream's Server stays; the gateway's values replace what a plugin set
+    let mut h = head(&[("Server", "origin")]);
+    let mut set = HeaderMap::new();
+    set.insert("x-kong-proxy-latency", HeaderValue::from_static("99"));
+    set.insert("x-other", HeaderValue::from_static("o"));
+    assert!(h
+        .add_gateway_fields(&mut set, &mut cx, &server, "1.1 kiln/1")
+        .is_some());
+    assert_eq!(pairs(&set), [("x-other".to_string(), "o".to_string())]);
+    let text = written(&h, &set);
+    assert!(text.starts_with("Server: origin\r\nVia: "), "{text}");
+    assert!(text.contains("X-Kong-Proxy-Latency: 0\r\n"), "{text}");
+    assert!(!text.contains("Server: kiln"), "{text}");
+
+    // a plugin's Server is kept as well
+    let mut h = head(&[]);
+    let mut set = HeaderMap::new();
+    set.insert(header::SERVER, HeaderValue::from_static("plugin"));
+    assert!(h
+        .add_gateway_fields(&mut set, &mut cx, &server, "1.1 kiln/1")
+        .is_some());
+    assert!(!written(&h, &set).contains("Server"));
+}
+
+#[test]
+fn fields_the_gateway_extends_need_the_map() {
+    let mut cx = ctx();
+    let server = HeaderValue::from_static("kiln/1");
+    // the upstream's Via or X-Kong-* fields
+    for name in ["Via", "X-Kong-Request-Id"] {
+        let mut h = head(&[(name, "x")]);
+        assert!(h
+            .add_gateway_fields(&mut HeaderMap::new(), &mut cx, &server, "v")
+            .is_none());
+        assert_eq!(h.len(), 0, "kept apart, not as a line");
+    }
+    // a plugin's Via
+    let mut set = HeaderMap::new();
+    set.insert(header::VIA, HeaderValue::from_static("p"));
+    assert!(head(&[])
+        .add_gateway_fields(&mut set, &mut cx, &server, "v")
+        .is_none());
+}
+
+struct Probe<const INSERTS_ONLY: bool>;
+
+impl<const INSERTS_ONLY: bool> Plugin for Probe<INSERTS_ONLY> {
+    const NAME: &'static str = "probe";
+    const PRIORITY: i32 = 0;
+    const INSERTS_RESPONSE_HEADERS_ONLY: bool = INSERTS_ONLY;
+
+    fn header_filter(&self, _: &mut Ctx, resp: &mut Response) {
+        let seen = resp.headers().contains_key("x-up");
+        resp.headers_mut().insert(
+            "x-probe",
+            HeaderValue::from_static(if seen { "saw x-up" } else { "no x-up" }),
+        );
+    }
+}
+
+#[test]
+fn header_filter_gives_plugins_that_read_the_whole_map() {
+    let mut cx = ctx();
+    let mut resp = Response::new(crate::response::empty());
+    cx.upstream_head = Some(head(&[("X-Up", "1")]));
+    header_filter(&Probe::<true>, &mut cx, &mut resp);
+    assert_eq!(resp.headers()["x-probe"], "no x-up");
+    assert!(cx.upstream_head.is_some(), "still lines");
+
+    header_filter(&Probe::<false>, &mut cx, &mut resp);
+    assert_eq!(resp.headers()["x-probe"], "saw x-up");
+    assert_eq!(resp.headers()["x-up"], "1");
+    assert!(cx.upstream_head.is_none());
+}
