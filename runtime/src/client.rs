@@ -376,28 +376,35 @@ fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, SendE
     // those are read for framing and keep-alive only.
     let mut framing = ResponseFraming::default();
     let mut listed = false;
+    let mut head = UpstreamHead::with_capacity(len);
     for h in resp.headers.iter() {
         match Field::of(h.name.as_bytes()) {
             Field::Connection => listed |= framing.connection(h.value),
             Field::TransferEncoding => framing.transfer_encoding(h.value),
             Field::ContentLength => framing.content_length(h.value),
-            _ => {}
+            Field::HopByHop => {}
+            kind => head
+                .push(kind, h.name.as_bytes(), h.value)
+                .map_err(|()| SendError::Invalid)?,
+        }
+    }
+    if listed {
+        // Fields the upstream's `Connection` names are hop-by-hop too: the lines again,
+        // without them (rare).
+        head = UpstreamHead::with_capacity(len);
+        for h in resp.headers.iter() {
+            let kind = Field::of(h.name.as_bytes());
+            if matches!(
+                kind,
+                Field::Other | Field::Date | Field::Server | Field::Gateway
+            ) && !connection_lists(resp.headers, h.name)
+            {
+                head.push(kind, h.name.as_bytes(), h.value)
+                    .map_err(|()| SendError::Invalid)?;
+            }
         }
     }
     let (body, keep_alive) = framing.decide(method, status, version)?;
-    let mut head = UpstreamHead::with_capacity(len);
-    for h in resp.headers.iter() {
-        let kind = Field::of(h.name.as_bytes());
-        if matches!(
-            kind,
-            Field::Connection | Field::TransferEncoding | Field::ContentLength | Field::HopByHop
-        ) || (listed && connection_lists(resp.headers, h.name))
-        {
-            continue;
-        }
-        head.push(kind, h.name.as_bytes(), h.value)
-            .map_err(|()| SendError::Invalid)?;
-    }
     if framing.chunked.is_none() {
         // With a coding, a length next to it is wrong and is not passed on (RFC 9112 §6.3).
         head.set_content_length(framing.length.and_then(Result::ok));

@@ -51,10 +51,22 @@ pub(crate) enum Field {
     Other,
 }
 
+/// `name` equals the lower-case `lower`, ignoring ASCII case. Exact for header names
+/// (tokens): setting bit 5 maps only `A`–`Z` onto the letters, and only CR (never in a
+/// token) onto `-`.
+fn token_is(name: &[u8], lower: &str) -> bool {
+    name.len() == lower.len()
+        && name
+            .iter()
+            .zip(lower.as_bytes())
+            .fold(0, |diff, (a, b)| diff | ((a | 0x20) ^ b))
+            == 0
+}
+
 impl Field {
-    /// Classifies a field name, ignoring ASCII case.
+    /// Classifies a field name (a token), ignoring ASCII case.
     pub(crate) fn of(name: &[u8]) -> Field {
-        let is = |s: &str| name.eq_ignore_ascii_case(s.as_bytes());
+        let is = |s: &str| token_is(name, s);
         match name.len() {
             2 if is("te") => Field::HopByHop,
             3 if is("via") => Field::Gateway,

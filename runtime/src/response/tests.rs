@@ -181,3 +181,12 @@ fn number_values_from_the_table_and_beyond() {
         assert_eq!(number_value(n), n.to_string().as_str(), "{n}");
     }
 }
+
+#[test]
+fn decimals_as_text() {
+    for n in [0, 7, 9, 10, 99, 100, 12345, u64::MAX] {
+        let mut out = b"x".to_vec();
+        push_decimal(&mut out, n);
+        assert_eq!(out, format!("x{n}").as_bytes());
+    }
+}

@@ -52,6 +52,16 @@ fn field_names_are_classified_ignoring_case() {
 }
 
 #[test]
+fn token_comparison_ignores_case_only() {
+    assert!(token_is(b"Content-Length", "content-length"));
+    assert!(token_is(b"CONTENT-LENGTH", "content-length"));
+    assert!(!token_is(b"content-lengtH2", "content-length"));
+    assert!(!token_is(b"content_length", "content-length"));
+    assert!(!token_is(b"content-lengt", "content-length"));
+    assert!(!token_is(b"Via", "vie"));
+}
+
+#[test]
 fn lines_are_written_as_received_unless_a_plugin_set_the_name() {
     let h = head(&[
         ("Content-Type", "text/plain"),
