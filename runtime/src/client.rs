@@ -377,17 +377,42 @@ fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, SendE
     let mut framing = ResponseFraming::default();
     let mut listed = false;
     let mut head = UpstreamHead::with_capacity(len);
+    // Lines already in `name: value` CRLF form that follow each other are copied in one go.
+    let mut run = 0..0;
     for h in resp.headers.iter() {
-        match Field::of(h.name.as_bytes()) {
-            Field::Connection => listed |= framing.connection(h.value),
-            Field::TransferEncoding => framing.transfer_encoding(h.value),
-            Field::ContentLength => framing.content_length(h.value),
-            Field::HopByHop => {}
-            kind => head
-                .push(kind, h.name.as_bytes(), h.value)
-                .map_err(|()| SendError::Invalid)?,
+        let kind = match Field::of(h.name.as_bytes()) {
+            Field::Connection => {
+                listed |= framing.connection(h.value);
+                continue;
+            }
+            Field::TransferEncoding => {
+                framing.transfer_encoding(h.value);
+                continue;
+            }
+            Field::ContentLength => {
+                framing.content_length(h.value);
+                continue;
+            }
+            Field::HopByHop => continue,
+            kind => kind,
+        };
+        if kind != Field::Gateway {
+            if let Some(line) = wire_line(buf, h) {
+                if line.start != run.end {
+                    head.push_lines(&buf[run]);
+                    run = line.start..line.start;
+                }
+                run.end = line.end;
+                head.note(kind);
+                continue;
+            }
         }
+        head.push_lines(&buf[run]);
+        run = 0..0;
+        head.push(kind, h.name.as_bytes(), h.value)
+            .map_err(|()| SendError::Invalid)?;
     }
+    head.push_lines(&buf[run]);
     if listed {
         // Fields the upstream's `Connection` names are hop-by-hop too: the lines again,
         // without them (rare).
@@ -419,6 +444,20 @@ fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, SendE
         body,
         keep_alive,
     })))
+}
+
+/// Where `h`'s line is in `buf` (a slice of it) when it is exactly `name: value` CRLF.
+fn wire_line(buf: &[u8], h: &httparse::Header<'_>) -> Option<std::ops::Range<usize>> {
+    let base = buf.as_ptr() as usize;
+    let name = (h.name.as_ptr() as usize).checked_sub(base)?;
+    let value = (h.value.as_ptr() as usize).checked_sub(base)?;
+    let name_end = name + h.name.len();
+    let end = value + h.value.len() + 2;
+    let exact = !h.value.is_empty()
+        && value == name_end + 2
+        && buf.get(name_end..value) == Some(b": ")
+        && buf.get(end - 2..end) == Some(b"\r\n");
+    exact.then_some(name..end)
 }
 
 /// Whether a `Connection` field of `headers` names `name` (it is then hop-by-hop too).

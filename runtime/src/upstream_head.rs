@@ -113,6 +113,21 @@ impl UpstreamHead {
         Ok(())
     }
 
+    /// Adds upstream lines already in `name: value` CRLF form (checked by the parser); `note`
+    /// tells their kinds.
+    pub(crate) fn push_lines(&mut self, lines: &[u8]) {
+        self.lines.extend_from_slice(lines);
+    }
+
+    /// Records a `Date` or `Server` line added with [`Self::push_lines`].
+    pub(crate) fn note(&mut self, kind: Field) {
+        match kind {
+            Field::Date => self.has_date = true,
+            Field::Server => self.has_server = true,
+            _ => {}
+        }
+    }
+
     pub(crate) fn set_content_length(&mut self, n: Option<u64>) {
         self.content_length = n;
     }

@@ -165,6 +165,23 @@ fn response_heads() {
 }
 
 #[test]
+fn fields_are_passed_on_as_lines_in_order() {
+    let p = final_head(
+        b"HTTP/1.1 200 OK\r\nA: 1\r\nB:2\r\nContent-Length: 0\r\nC: 3\r\nD:   4\t \r\n\
+          E: 5\nF: 6\r\nG: \r\nDate: d\r\nH: 7\r\n\r\n",
+        Method::GET,
+    );
+    let mut out = Vec::new();
+    p.head.write(&mut out, &HeaderMap::new());
+    assert_eq!(
+        String::from_utf8(out).expect("text"),
+        "A: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\nF: 6\r\nG: \r\nDate: d\r\nH: 7\r\n"
+    );
+    assert!(p.head.has_date());
+    assert_eq!(p.head.content_length(), Some(0));
+}
+
+#[test]
 fn hop_by_hop_response_headers_stay_behind() {
     let mut p = final_head(
         b"HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Up-Secret\r\nX-Up-Secret: 1\r\n\
