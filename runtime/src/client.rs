@@ -649,10 +649,11 @@ impl Upload {
             self.out.push_back(data);
             return Ok(());
         }
-        let size = format!("{:x}\r\n", data.len());
+        let mut size = Vec::with_capacity(18);
+        crate::response::push_chunk_size(&mut size, data.len());
         if data.len() <= COPY_LIMIT {
             let mut one = Vec::with_capacity(size.len() + data.len() + 2);
-            one.extend_from_slice(size.as_bytes());
+            one.extend_from_slice(&size);
             one.extend_from_slice(&data);
             one.extend_from_slice(b"\r\n");
             self.out.push_back(Bytes::from(one));

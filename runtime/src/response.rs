@@ -374,6 +374,23 @@ pub(crate) fn push_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// Appends a chunk-size line: `n` in lower-case hex and CRLF.
+pub(crate) fn push_chunk_size(out: &mut Vec<u8>, mut n: usize) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut text = [0u8; 18];
+    let mut i = 16;
+    loop {
+        i -= 1;
+        text[i] = HEX[n & 0xf];
+        n >>= 4;
+        if n == 0 {
+            break;
+        }
+    }
+    text[16..].copy_from_slice(b"\r\n");
+    out.extend_from_slice(&text[i..]);
+}
+
 /// Appends `n` in decimal.
 pub(crate) fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
     if n < 10 {

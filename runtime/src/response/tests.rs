@@ -190,3 +190,12 @@ fn decimals_as_text() {
         assert_eq!(out, format!("x{n}").as_bytes());
     }
 }
+
+#[test]
+fn chunk_sizes_in_hex() {
+    for n in [0usize, 9, 10, 255, 4096, 0xabcdef, usize::MAX] {
+        let mut out = Vec::new();
+        push_chunk_size(&mut out, n);
+        assert_eq!(out, format!("{n:x}\r\n").as_bytes());
+    }
+}

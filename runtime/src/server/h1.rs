@@ -58,6 +58,8 @@ const READ_MIN: usize = 1024;
 /// Response body pieces up to this size go out in the same write as the head or their
 /// chunk framing.
 const COPY_LIMIT: usize = 16 * 1024;
+/// A connection's output buffer is kept for the next response up to this capacity.
+const WBUF_KEEP: usize = 64 * 1024;
 
 /// The HTTP/2 connection preface: a connection that starts with it speaks h2c.
 pub(super) const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -470,6 +472,7 @@ pub(super) async fn serve<H, F, T>(
         limits.header_read_timeout,
     )));
     let mut out = TimedIo::new(write, None, limits.send_timeout);
+    let mut wbuf = Vec::new();
     loop {
         if *drain.borrow() && lock(&shared).buf.is_empty() {
             return;
@@ -515,7 +518,10 @@ pub(super) async fn serve<H, F, T>(
             trailers: head.trailers,
             keep_alive: head.keep_alive && !*drain.borrow(),
         };
-        let written = write_response(&mut out, resp, fields, reply).await;
+        let written = write_response(&mut out, &mut wbuf, resp, fields, reply).await;
+        if wbuf.capacity() > WBUF_KEEP {
+            wbuf = Vec::new();
+        }
         drop(in_flight);
         let Ok(keep_alive) = written else {
             return;
@@ -593,9 +599,11 @@ enum Framing {
 }
 
 /// Writes `resp`, with the upstream's header lines `fields` after its own headers (those
-/// replace the lines of the same name); `Ok(keep_alive)` once it is all sent.
+/// replace the lines of the same name); `Ok(keep_alive)` once it is all sent. `head` is the
+/// connection's output buffer, reused from one response to the next.
 async fn write_response(
     out: &mut TimedIo<OwnedWriteHalf>,
+    head: &mut Vec<u8>,
     resp: Response,
     fields: Option<UpstreamHead>,
     reply: Reply,
@@ -629,7 +637,8 @@ async fn write_response(
     });
     let keep_alive = reply.keep_alive && framing != Framing::Close && !says_close;
 
-    let mut head = Vec::with_capacity(
+    head.clear();
+    head.reserve(
         256 + fields.as_ref().map_or(0, UpstreamHead::len)
             + parts
                 .headers
@@ -648,21 +657,21 @@ async fn write_response(
             continue;
         }
         has_date |= name == header::DATE;
-        push_field(&mut head, name.as_str().as_bytes(), value.as_bytes());
+        push_field(head, name.as_str().as_bytes(), value.as_bytes());
     }
     if let Some(fields) = &fields {
         has_date |= fields.has_date();
-        fields.write(&mut head, &parts.headers);
+        fields.write(head, &parts.headers);
     }
     if !has_date {
         head.extend_from_slice(b"date: ");
-        push_date(&mut head);
+        push_date(head);
         head.extend_from_slice(b"\r\n");
     }
     match framing {
         Framing::Length(n) => {
             head.extend_from_slice(b"content-length: ");
-            crate::response::push_decimal(&mut head, n);
+            crate::response::push_decimal(head, n);
             head.extend_from_slice(b"\r\n");
         }
         Framing::Chunked => head.extend_from_slice(b"transfer-encoding: chunked\r\n"),
@@ -670,7 +679,7 @@ async fn write_response(
             // HEAD: the length the body would have.
             if let (Some(n), false) = (given_length, no_body) {
                 head.extend_from_slice(b"content-length: ");
-                crate::response::push_decimal(&mut head, n);
+                crate::response::push_decimal(head, n);
                 head.extend_from_slice(b"\r\n");
             }
         }
@@ -732,11 +741,7 @@ async fn write_response(
                             head.extend_from_slice(b"0\r\n");
                             if reply.trailers {
                                 for (name, value) in &t {
-                                    push_field(
-                                        &mut head,
-                                        name.as_str().as_bytes(),
-                                        value.as_bytes(),
-                                    );
+                                    push_field(head, name.as_str().as_bytes(), value.as_bytes());
                                 }
                             }
                             head.extend_from_slice(b"\r\n");
@@ -757,7 +762,7 @@ async fn write_response(
                     *n -= len;
                 }
                 if chunked {
-                    head.extend_from_slice(format!("{:x}\r\n", frame.len()).as_bytes());
+                    crate::response::push_chunk_size(head, frame.len());
                 }
                 if frame.len() <= COPY_LIMIT {
                     head.extend_from_slice(&frame);
