@@ -166,7 +166,8 @@ impl UpstreamHead {
             return;
         }
         for (name, value) in self.fields() {
-            let shadowed = std::str::from_utf8(name).is_ok_and(|n| set.contains_key(n));
+            // A few names at most: comparing beats hashing each line's name.
+            let shadowed = set.keys().any(|k| token_is(name, k.as_str()));
             if !shadowed {
                 push_field(out, name, value);
             }
