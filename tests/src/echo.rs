@@ -42,6 +42,19 @@ async fn handle(req: Request<Incoming>, conn: u64) -> Result<Response<Body>, Inf
         .unwrap_or(StatusCode::OK);
     let delay = header(&req, "x-echo-delay-ms").and_then(|s| s.parse::<u64>().ok());
     let stream_bytes = header(&req, "x-echo-bytes").and_then(|s| s.parse::<u64>().ok());
+    // `x-echo-response-header: Name: value` (repeatable): added to the answer.
+    let extra: Vec<(http::HeaderName, http::HeaderValue)> = req
+        .headers()
+        .get_all("x-echo-response-header")
+        .iter()
+        .filter_map(|v| {
+            let (name, value) = v.to_str().ok()?.split_once(':')?;
+            Some((
+                http::HeaderName::from_bytes(name.trim().as_bytes()).ok()?,
+                http::HeaderValue::from_str(value.trim()).ok()?,
+            ))
+        })
+        .collect();
     let mut headers = serde_json::Map::new();
     for name in req.headers().keys() {
         let values: Vec<serde_json::Value> = req
@@ -105,6 +118,9 @@ async fn handle(req: Request<Incoming>, conn: u64) -> Result<Response<Body>, Inf
         r
     };
     *resp.status_mut() = status;
+    for (name, value) in extra {
+        resp.headers_mut().append(name, value);
+    }
     Ok(resp)
 }
 

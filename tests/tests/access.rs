@@ -292,3 +292,28 @@ async fn cors_headers_on_gateway_errors() {
     assert_eq!(r.header("access-control-allow-origin"), Some("*"));
     gw.stop().await;
 }
+
+/// cors reads and extends the upstream's headers (`Vary`), so it sees every one of them.
+#[tokio::test]
+async fn cors_extends_the_upstream_vary() {
+    let gw = start::<access::Gateway>().await;
+    let r = get(
+        gw.addr,
+        "cors-list.test",
+        "/",
+        &[
+            (ORIGIN, "https://app.test"),
+            ("x-echo-response-header", "Vary: Accept-Encoding"),
+            ("x-echo-response-header", "X-Up: 1"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://app.test")
+    );
+    assert_eq!(vary(&r), ["Accept-Encoding", "Origin"]);
+    assert_eq!(r.header("x-up"), Some("1"));
+    gw.stop().await;
+}

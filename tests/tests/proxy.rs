@@ -176,6 +176,122 @@ async fn upstream_connections_are_reused() {
     gw.stop().await;
 }
 
+/// The upstream's response headers reach the client as sent, except hop-by-hop ones and
+/// those the gateway sets (`Via` extended, `X-Kong-*` replaced) or a plugin sets.
+#[tokio::test]
+async fn upstream_response_headers() {
+    let gw = start::<proxy::Gateway>().await;
+    let r = get(
+        gw.addr,
+        "root.test",
+        "/route",
+        &[
+            ("x-echo-response-header", "Via: 1.1 origin"),
+            ("x-echo-response-header", "X-Up: a"),
+            ("x-echo-response-header", "X-Up: b"),
+            ("x-echo-response-header", "X-Kong-Proxy-Latency: 999"),
+            ("x-echo-response-header", "X-Kong-Request-Id: upstream"),
+            ("x-echo-response-header", "Keep-Alive: timeout=5"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let all = |n: &str| -> Vec<&str> {
+        r.headers
+            .get_all(n)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect()
+    };
+    let via = format!("1.1 origin, 1.1 kiln/{}", kiln_runtime::VERSION);
+    assert_eq!(all("via"), [via.as_str()]);
+    assert_eq!(all("x-up"), ["a", "b"]);
+    assert_eq!(all("x-kong-proxy-latency").len(), 1);
+    assert_ne!(r.header("x-kong-proxy-latency"), Some("999"));
+    let id = r.upstream_header("x-kong-request-id").expect("request id");
+    assert_eq!(all("x-kong-request-id"), [id.as_str()]);
+    assert_eq!(r.header("keep-alive"), None);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(
+        r.header("server"),
+        Some(format!("kiln/{}", kiln_runtime::VERSION).as_str())
+    );
+
+    // the upstream's Server stays; a plain answer carries the gateway's lines
+    let r = get(
+        gw.addr,
+        "root.test",
+        "/route",
+        &[("x-echo-response-header", "Server: origin/1")],
+    )
+    .await;
+    assert_eq!(r.header("server"), Some("origin/1"));
+    assert!(r.header("x-kong-upstream-latency").is_some());
+
+    // correlation-id's echo replaces the upstream's header of the same name
+    let r = get(
+        gw.addr,
+        "correlated.test",
+        "/",
+        &[
+            ("x-request-id", "mine"),
+            ("x-echo-response-header", "X-Request-ID: from-upstream"),
+        ],
+    )
+    .await;
+    let ids: Vec<_> = r.headers.get_all("x-request-id").iter().collect();
+    assert_eq!(ids, ["mine"]);
+    gw.stop().await;
+}
+
+/// HTTP/2 with prior knowledge: the same answer, headers in the HTTP/2 response's map.
+#[tokio::test]
+async fn h2c_requests_are_proxied() {
+    use http_body_util::{BodyExt, Full};
+    let gw = start::<proxy::Gateway>().await;
+    let reply = kiln_tests::harness::within("h2c request", async {
+        let stream = tokio::net::TcpStream::connect(gw.addr)
+            .await
+            .expect("connect");
+        let (mut sender, conn) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(stream),
+        )
+        .await
+        .expect("h2 handshake");
+        tokio::spawn(conn);
+        let req = http::Request::builder()
+            .uri("http://root.test/route/req")
+            .header("x-echo-response-header", "Via: 1.1 origin")
+            .header("x-echo-response-header", "X-Up: a")
+            .body(Full::new(bytes::Bytes::new()))
+            .expect("request");
+        let resp = sender.send_request(req).await.expect("response");
+        let (parts, body) = resp.into_parts();
+        let body = body.collect().await.expect("body").to_bytes();
+        (parts, body)
+    })
+    .await;
+    let (parts, body) = reply;
+    assert_eq!(parts.status, 200);
+    assert_eq!(parts.version, http::Version::HTTP_2);
+    let echoed: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(echoed["path"], "/req");
+    assert_eq!(echoed["version"], "HTTP/1.1");
+    let via = format!("2 kiln/{}", kiln_runtime::VERSION);
+    assert_eq!(echoed["headers"]["via"].as_str(), Some(via.as_str()));
+    let via_resp = format!("1.1 origin, 1.1 kiln/{}", kiln_runtime::VERSION);
+    assert_eq!(parts.headers["via"], via_resp.as_str());
+    assert_eq!(parts.headers["x-up"], "a");
+    assert_eq!(parts.headers["content-type"], "application/json");
+    assert!(parts.headers.contains_key("x-kong-upstream-latency"));
+    assert_eq!(
+        parts.headers["x-kong-request-id"],
+        echoed["headers"]["x-kong-request-id"].as_str().expect("id")
+    );
+    gw.stop().await;
+}
+
 #[tokio::test]
 async fn plugins_on_the_proxy_path() {
     let gw = start::<proxy::Gateway>().await;
