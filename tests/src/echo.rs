@@ -2,7 +2,8 @@
 //!
 //! Controlled by request headers (they pass through the gateway):
 //! `x-echo-status: N` answers with status N; `x-echo-delay-ms: N` waits N ms before
-//! answering; `x-echo-bytes: N` answers with a streamed body of N bytes instead of JSON.
+//! answering; `x-echo-bytes: N` answers with a streamed body of N bytes instead of JSON;
+//! each `x-echo-response-header: Name: value` adds that header to the answer.
 //! The request body is read and counted, never buffered.
 
 use std::{
