@@ -395,3 +395,34 @@ fn dates_are_imf_fixdate() {
     assert_eq!(text(951_782_400), "Tue, 29 Feb 2000 00:00:00 GMT");
     assert_eq!(text(4_102_444_799), "Thu, 31 Dec 2099 23:59:59 GMT");
 }
+
+#[test]
+fn heads_are_parsed_in_place_whatever_their_number_of_fields() {
+    for fields in [0, 1, super::INLINE_FIELDS, super::INLINE_FIELDS + 1, 99] {
+        let mut text = String::from("GET /p?q=1 HTTP/1.1\r\nHost: h\r\n");
+        for i in 1..fields {
+            text.push_str(&format!("X-F{i}: v {i}\r\n"));
+        }
+        text.push_str("\r\nNEXT");
+        let mut buf = BytesMut::from(text.as_bytes());
+        let head = super::parse_head(&mut buf, 64 * 1024)
+            .expect("valid")
+            .expect("complete");
+        assert_eq!(&buf[..], b"NEXT", "{fields} fields");
+        assert_eq!(head.request.uri, "/p?q=1");
+        assert_eq!(head.request.headers.len(), fields.max(1));
+        assert_eq!(head.request.headers["host"], "h");
+        for i in 1..fields {
+            assert_eq!(head.request.headers[format!("x-f{i}")], format!("v {i}"));
+        }
+    }
+    // What is refused stays refused; an incomplete head stays in the buffer.
+    let mut buf = BytesMut::from(&b"GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n"[..]);
+    assert_eq!(super::parse_head(&mut buf, 8192).err(), Some(super::BAD));
+    let mut buf =
+        BytesMut::from(&b"GET / HTTP/1.1\r\nContent-Length: 1\r\ncontent-length: 1\r\n\r\n"[..]);
+    assert_eq!(super::parse_head(&mut buf, 8192).err(), Some(super::BAD));
+    let mut buf = BytesMut::from(&b"GET / HTTP/1.1\r\nHost: a\r\n"[..]);
+    assert!(matches!(super::parse_head(&mut buf, 8192), Ok(None)));
+    assert_eq!(buf.len(), 25);
+}
