@@ -435,6 +435,38 @@ pub fn upstream_head_block(cx: &mut Ctx, headers: &HeaderMap) -> Vec<u8> {
     upstream_header_block(cx, headers, Framing::Empty)
 }
 
+/// `target` as the upstream request-target when it is one: as it is when every byte is one
+/// that [`PathAndQuery`] takes as it is (the usual case, checked without a copy), else as
+/// [`PathAndQuery`] makes it (it drops a `#` fragment) or refuses it (`None`).
+fn valid_target(target: String) -> Option<String> {
+    if plain_target(target.as_bytes()) {
+        return Some(target);
+    }
+    PathAndQuery::try_from(target)
+        .ok()
+        .map(|pq| pq.as_str().to_owned())
+}
+
+/// Whether `target` starts with `/` and has only bytes that [`PathAndQuery`] keeps as they
+/// are: in the path printable ASCII but for `#`, `<`, `>`, `` ` `` and `?` (which starts the
+/// query), in the query printable ASCII but for `"`, `#`, `<` and `>`; UTF-8 above ASCII in
+/// both.
+fn plain_target(target: &[u8]) -> bool {
+    const MAX_LEN: usize = u16::MAX as usize - 1;
+    if target.first() != Some(&b'/') || target.len() > MAX_LEN {
+        return false;
+    }
+    let (path, query) = match target.iter().position(|&b| b == b'?') {
+        Some(i) => (&target[..i], &target[i + 1..]),
+        None => (target, &[][..]),
+    };
+    path.iter()
+        .all(|&b| b >= 0x80 || (b > b' ' && b < 0x7f && !b"#<>`".contains(&b)))
+        && query
+            .iter()
+            .all(|&b| b >= 0x80 || (b > b' ' && b < 0x7f && !b"\"#<>".contains(&b)))
+}
+
 fn stripped_len(cx: &Ctx) -> Option<usize> {
     if cx.route.strip_path {
         cx.matched.matched_len
@@ -465,17 +497,14 @@ pub async fn proxy(up: &Upstream, cx: &mut Ctx, req: Request) -> Response {
     }
     let (parts, body) = req.into_parts();
 
-    // What the error page needs, before the headers are rewritten.
-    let accept = parts.headers.get(header::ACCEPT).cloned();
-    let content_type = parts.headers.get(header::CONTENT_TYPE).cloned();
+    // What the error page needs from the request, looked up only when it is needed.
     let fail = |cx: &mut Ctx, status: u16| {
         cx.kong_generated = true;
         let mut error_headers = HeaderMap::new();
-        if let Some(v) = &accept {
-            error_headers.insert(header::ACCEPT, v.clone());
-        }
-        if let Some(v) = &content_type {
-            error_headers.insert(header::CONTENT_TYPE, v.clone());
+        for name in [header::ACCEPT, header::CONTENT_TYPE] {
+            if let Some(v) = parts.headers.get(&name) {
+                error_headers.insert(name, v.clone());
+            }
         }
         // A request body that request-size-limiting cut off is the client's fault: 413/417.
         if let Some(resp) =
@@ -493,7 +522,7 @@ pub async fn proxy(up: &Upstream, cx: &mut Ctx, req: Request) -> Response {
         parts.uri.query(),
     );
     // Checks that the target is a valid request-target (no spaces or controls).
-    let Ok(target_path) = PathAndQuery::try_from(target_path) else {
+    let Some(target_path) = valid_target(target_path) else {
         return fail(cx, 500);
     };
     let authority = parts.uri.authority().map(|a| a.as_str().to_owned());
@@ -516,7 +545,7 @@ pub async fn proxy(up: &Upstream, cx: &mut Ctx, req: Request) -> Response {
         }
         let target = &up.targets[idx];
         let host = preserved_host.as_ref().unwrap_or(&target.host_header);
-        let head = client::encode_head(&parts.method, target_path.as_str(), host, &block);
+        let head = client::encode_head(&parts.method, &target_path, host, &block);
 
         // Idle connections first; a request they could not take at all stays as it was.
         while let Some(conn) = target.pool.take() {

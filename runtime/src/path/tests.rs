@@ -227,3 +227,26 @@ fn upstream_host_header_table() {
         assert_eq!(upstream_host_header(host, port, scheme), want);
     }
 }
+
+#[test]
+fn escape_every_byte() {
+    // Kong's ESCAPE_PATTERN: these go as they are, every other byte as `%XX`.
+    let safe = |b: u8| b.is_ascii_alphanumeric() || b"!#$&'()*+,/:;=?@[]-_.~%".contains(&b);
+    for b in 0u8..0x80 {
+        let c = char::from(b);
+        let want = if safe(b) {
+            format!("/a{c}b")
+        } else {
+            format!("/a%{b:02X}b")
+        };
+        assert_eq!(escape(&format!("/a{c}b")), want, "{b:#x}");
+    }
+    assert_eq!(escape("é"), "%C3%A9");
+    assert_eq!(escape("/é/€x 😀"), "/%C3%A9/%E2%82%ACx%20%F0%9F%98%80");
+    assert_eq!(escape("plain/path"), "plain/path");
+    assert_eq!(escape(""), "");
+    assert_eq!(
+        upstream_path(Some("/é"), "/a€", Some(2), Some("q=é")),
+        "/%C3%A9/%E2%82%AC?q=é"
+    );
+}
