@@ -414,12 +414,39 @@ pub(super) enum NoHead {
     Refused(Refused),
 }
 
+/// What the server's drain watch said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Drained {
+    /// The server drains.
+    Draining,
+    /// The server is gone (the watch's sender was dropped).
+    Gone,
+}
+
+/// Resolves once the server drains or is gone.
+async fn drained(mut drain: watch::Receiver<bool>) -> Drained {
+    match drain.wait_for(|draining| *draining).await {
+        Ok(_) => Drained::Draining,
+        Err(_) => Drained::Gone,
+    }
+}
+
+/// What the wait for a request head keeps from one request to the next: the drain signal
+/// and the head timer are made once per connection (a fresh `changed()` future or `Sleep`
+/// per request would register and unregister a waiter each time).
+struct Waits<'a, D> {
+    drained: Pin<&'a mut D>,
+    /// What `drained` resolved to, once it has.
+    seen: Option<Drained>,
+    timer: Pin<&'a mut tokio::time::Sleep>,
+}
+
 /// Waits for the next request head: while nothing has arrived, at most `idle_timeout` and
 /// only until the server drains; the whole head within `header_read_timeout`.
-async fn next_head(
+async fn next_head<D: Future<Output = Drained>>(
     shared: &Shared,
     limits: &Limits,
-    drain: &mut watch::Receiver<bool>,
+    waits: &mut Waits<'_, D>,
 ) -> Result<Head, NoHead> {
     let start = Instant::now();
     let head_deadline = start + limits.header_read_timeout;
@@ -441,14 +468,14 @@ async fn next_head(
             }
         }
     }));
-    let timer = tokio::time::sleep_until(idle_deadline);
-    tokio::pin!(timer);
+    let timer = &mut waits.timer;
+    timer.as_mut().reset(idle_deadline);
     let mut idle = true;
     loop {
         tokio::select! {
             biased;
             got = &mut read => return got,
-            () = &mut timer => {
+            () = timer.as_mut() => {
                 if idle && lock(shared).buf.is_empty() {
                     return Err(NoHead::Close);
                 }
@@ -458,12 +485,17 @@ async fn next_head(
                 idle = false;
                 timer.as_mut().reset(head_deadline);
             }
-            changed = drain.changed(), if !*drain.borrow() => {
+            signal = waits.drained.as_mut(), if waits.seen.is_none() => {
+                waits.seen = Some(signal);
                 // Draining (or the server is gone): an idle connection closes now; a
                 // request on its way is still served.
-                if changed.is_err() || lock(shared).buf.is_empty() {
+                if signal == Drained::Gone || lock(shared).buf.is_empty() {
                     return Err(NoHead::Close);
                 }
+            }
+            // The server is gone: as when it went.
+            () = std::future::ready(()), if waits.seen == Some(Drained::Gone) => {
+                return Err(NoHead::Close);
             }
         }
     }
@@ -489,11 +521,16 @@ pub(super) async fn serve<H, F, T>(
         limits.header_read_timeout,
     )));
     let mut out = TimedIo::new(write, None, limits.send_timeout);
+    let mut waits = Waits {
+        drained: std::pin::pin!(drained(drain.clone())),
+        seen: None,
+        timer: std::pin::pin!(tokio::time::sleep(limits.idle_timeout)),
+    };
     loop {
         if *drain.borrow() && lock(&shared).buf.is_empty() {
             return;
         }
-        let head = match next_head(&shared, limits, drain).await {
+        let head = match next_head(&shared, limits, &mut waits).await {
             Ok(head) => head,
             Err(NoHead::Close) => return,
             Err(NoHead::Refused(Refused(status))) => {

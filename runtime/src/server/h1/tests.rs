@@ -426,3 +426,55 @@ fn heads_are_parsed_in_place_whatever_their_number_of_fields() {
     assert!(matches!(super::parse_head(&mut buf, 8192), Ok(None)));
     assert_eq!(buf.len(), 25);
 }
+
+#[tokio::test]
+async fn the_waits_for_a_head_are_rearmed_for_each_request() {
+    within(async {
+        // The idle timer starts again for each request: three requests 250 ms apart are all
+        // served with a 400 ms idle timeout, then the idle connection closes.
+        let (mut s, _drain) = connect(Limits {
+            idle_timeout: Duration::from_millis(400),
+            ..limits()
+        })
+        .await;
+        for _ in 0..3 {
+            s.write_all(b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n")
+                .await
+                .expect("write");
+            let (head, _) = response(&mut s).await;
+            assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        assert!(closed(&mut s).await, "idle past idle_timeout");
+
+        // A drain that comes while a head is on its way: that request is still served,
+        // and the connection closes after it.
+        let (mut s, drain) = connect(limits()).await;
+        s.write_all(b"GET /1 HTTP/1.1\r\nHost: h\r\n\r\n")
+            .await
+            .expect("write");
+        response(&mut s).await;
+        s.write_all(b"GET /2 HTTP/1.1\r\n").await.expect("write");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let _ = drain.send(true);
+        s.write_all(b"Host: h\r\n\r\n").await.expect("write");
+        let (head, body) = response(&mut s).await;
+        assert!(
+            head.to_ascii_lowercase().contains("connection: close"),
+            "{head}"
+        );
+        assert!(body.starts_with("GET /2"), "{body}");
+        assert!(closed(&mut s).await);
+
+        // The server gone (the watch dropped): an idle connection closes.
+        let (mut s, drain) = connect(limits()).await;
+        s.write_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+            .await
+            .expect("write");
+        response(&mut s).await;
+        drop(drain);
+        assert!(closed(&mut s).await, "closes once the server is gone");
+    })
+    .await
+    .expect("in time");
+}
