@@ -41,6 +41,12 @@ fn normalize_table() {
         ("/a/%2F../b", "/a/%2F../b"),
         ("/", "/"),
         ("/plain/path", "/plain/path"),
+        ("/plain/path/", "/plain/path/"),
+        ("/a-b_c~d", "/a-b_c~d"),
+        ("/caf\u{e9}", "/caf\u{e9}"),
+        ("/a/b//", "/a/b/"),
+        ("/a.", "/a."),
+        ("/.", "/"),
     ];
     for (raw, want) in ok {
         assert_eq!(normalize(raw).as_deref(), Ok(*want), "normalize({raw:?})");
@@ -202,6 +208,14 @@ fn split_host_table() {
         ("[::1]:8080", ("[::1]:8080", None)),
         ("[::1]", ("[::1]", None)),
         ("127.0.0.1:1", ("127.0.0.1", Some(1))),
+        ("h:0", ("h", Some(0))),
+        ("h:65535", ("h", Some(65535))),
+        ("h:65536", ("h:65536", None)),
+        ("h:0000000000080", ("h", Some(80))),
+        ("h:+80", ("h:+80", None)),
+        ("h:8 0", ("h:8 0", None)),
+        (":80", ("", Some(80))),
+        ("h\u{e9}:80", ("h\u{e9}", Some(80))),
         ("", ("", None)),
     ];
     for &(raw, want) in rows {
