@@ -366,53 +366,51 @@ fn upstream_header_block(cx: &mut Ctx, headers: &HeaderMap, framing: Framing) ->
         out.extend_from_slice(b"te: trailers\r\n");
     }
     // What Kong's nginx sends (`upstream_connection`); the upstream connection is pooled.
-    out.extend_from_slice(b"connection: keep-alive\r\n");
-
-    let ip_start = out.len() + b"x-forwarded-for: ".len() + xff.len();
-    out.extend_from_slice(b"x-forwarded-for: ");
+    // From here each field's line break comes before the next one: fewer, longer copies.
+    out.extend_from_slice(b"connection: keep-alive\r\nx-forwarded-for: ");
     out.extend_from_slice(&xff);
+    let ip_start = out.len();
     response::push_ip(&mut out, cx.client_addr.ip());
     let ip_end = out.len();
     out.extend_from_slice(b"\r\nx-real-ip: ");
     out.extend_from_within(ip_start..ip_end);
-    out.extend_from_slice(b"\r\n");
-    response::push_field(&mut out, b"x-forwarded-proto", cx.scheme.as_bytes());
+    out.extend_from_slice(b"\r\nx-forwarded-proto: ");
+    out.extend_from_slice(cx.scheme.as_bytes());
     if !cx.host.is_empty() && valid_value(cx.host.as_bytes()) {
-        out.extend_from_slice(b"x-forwarded-host: ");
+        out.extend_from_slice(b"\r\nx-forwarded-host: ");
         out.extend(cx.host.bytes().map(|b| b.to_ascii_lowercase()));
-        out.extend_from_slice(b"\r\n");
     }
-    out.extend_from_slice(b"x-forwarded-port: ");
+    out.extend_from_slice(b"\r\nx-forwarded-port: ");
     response::push_decimal(&mut out, u64::from(cx.listener_port));
-    out.extend_from_slice(b"\r\n");
     let path = cx.request_uri.path().as_bytes();
     if valid_value(path) {
-        response::push_field(&mut out, b"x-forwarded-path", path);
+        out.extend_from_slice(b"\r\nx-forwarded-path: ");
+        out.extend_from_slice(path);
     }
     let prefix = stripped_len(cx)
         .and_then(|len| cx.normalized_path.get(..len))
         .filter(|p| !p.is_empty() && *p != "/" && valid_value(p.as_bytes()));
     if let Some(p) = prefix {
-        response::push_field(&mut out, b"x-forwarded-prefix", p.as_bytes());
+        out.extend_from_slice(b"\r\nx-forwarded-prefix: ");
+        out.extend_from_slice(p.as_bytes());
     }
-    out.extend_from_slice(b"via: ");
+    out.extend_from_slice(b"\r\nvia: ");
     out.extend_from_slice(&via);
     out.extend_from_slice(via_value(cx.http_version).as_bytes());
-    out.extend_from_slice(b"\r\n");
     if let Some(id) = &request_id {
-        response::push_field(&mut out, b"x-kong-request-id", id.as_bytes());
+        out.extend_from_slice(b"\r\nx-kong-request-id: ");
+        out.extend_from_slice(id.as_bytes());
     }
     match framing {
         Framing::Length(n) => {
-            out.extend_from_slice(b"content-length: ");
+            out.extend_from_slice(b"\r\ncontent-length: ");
             response::push_decimal(&mut out, n);
-            out.extend_from_slice(b"\r\n");
         }
-        Framing::Empty if client_length => out.extend_from_slice(b"content-length: 0\r\n"),
+        Framing::Empty if client_length => out.extend_from_slice(b"\r\ncontent-length: 0"),
         Framing::Empty => {}
-        Framing::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+        Framing::Chunked => out.extend_from_slice(b"\r\ntransfer-encoding: chunked"),
     }
-    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(b"\r\n\r\n");
     out
 }
 
@@ -525,8 +523,8 @@ pub async fn proxy(up: &Upstream, cx: &mut Ctx, req: Request) -> Response {
     let Some(target_path) = valid_target(target_path) else {
         return fail(cx, 500);
     };
-    let authority = parts.uri.authority().map(|a| a.as_str().to_owned());
-    let preserved_host = preserved_host(cx, authority.as_deref(), &parts.headers);
+    let authority = parts.uri.authority().map(|a| a.as_str());
+    let preserved_host = preserved_host(cx, authority, &parts.headers);
     let Some(framing) = client::request_framing(&parts.headers, &body) else {
         return fail(cx, 500);
     };
