@@ -458,11 +458,27 @@ fn plain_target(target: &[u8]) -> bool {
         Some(i) => (&target[..i], &target[i + 1..]),
         None => (target, &[][..]),
     };
-    path.iter()
-        .all(|&b| b >= 0x80 || (b > b' ' && b < 0x7f && !b"#<>`".contains(&b)))
-        && query
-            .iter()
-            .all(|&b| b >= 0x80 || (b > b' ' && b < 0x7f && !b"\"#<>".contains(&b)))
+    path.iter().all(|&b| PLAIN_IN_PATH[usize::from(b)])
+        && query.iter().all(|&b| PLAIN_IN_QUERY[usize::from(b)])
+}
+
+/// The bytes of [`plain_target`], by place (`?` never reaches the path's table).
+const PLAIN_IN_PATH: [bool; 256] = plain_bytes(b"#<>`");
+const PLAIN_IN_QUERY: [bool; 256] = plain_bytes(b"\"#<>");
+
+const fn plain_bytes(except: &[u8]) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = b > 0x20 && b != 0x7f;
+        b += 1;
+    }
+    let mut i = 0;
+    while i < except.len() {
+        table[except[i] as usize] = false;
+        i += 1;
+    }
+    table
 }
 
 fn stripped_len(cx: &Ctx) -> Option<usize> {
