@@ -468,18 +468,29 @@ async fn next_head<D: Future<Output = Drained>>(
             }
         }
     }));
+    // The timer is moved only when it would go off too late. One that goes off too early
+    // (set for an earlier wait) is moved on then: most waits end long before it, so it is
+    // seldom moved at all.
     let timer = &mut waits.timer;
-    timer.as_mut().reset(idle_deadline);
+    if timer.deadline() > idle_deadline {
+        timer.as_mut().reset(idle_deadline);
+    }
     let mut idle = true;
     loop {
         tokio::select! {
             biased;
             got = &mut read => return got,
             () = timer.as_mut() => {
+                let now = Instant::now();
+                let due = if idle { idle_deadline } else { head_deadline };
+                if now < due {
+                    timer.as_mut().reset(due);
+                    continue;
+                }
                 if idle && lock(shared).buf.is_empty() {
                     return Err(NoHead::Close);
                 }
-                if Instant::now() >= head_deadline {
+                if now >= head_deadline {
                     return Err(NoHead::Close);
                 }
                 idle = false;

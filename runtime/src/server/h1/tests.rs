@@ -447,6 +447,30 @@ async fn the_waits_for_a_head_are_rearmed_for_each_request() {
         }
         assert!(closed(&mut s).await, "idle past idle_timeout");
 
+        // A head on its way has until `header_read_timeout`, past `idle_timeout`; then the
+        // connection closes.
+        let (mut s, _drain) = connect(Limits {
+            idle_timeout: Duration::from_millis(200),
+            header_read_timeout: Duration::from_millis(800),
+            ..limits()
+        })
+        .await;
+        s.write_all(b"GET /1 HTTP/1.1\r\nHost: h\r\n\r\n")
+            .await
+            .expect("write");
+        response(&mut s).await;
+        s.write_all(b"GET /2 HTTP/1.1\r\n").await.expect("write");
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        s.write_all(b"Host: h\r\n\r\n").await.expect("write");
+        let (head, body) = response(&mut s).await;
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert!(body.starts_with("GET /2"), "{body}");
+        s.write_all(b"GET /3 HTTP/1.1\r\n").await.expect("write");
+        assert!(
+            closed(&mut s).await,
+            "a head not done by header_read_timeout"
+        );
+
         // A drain that comes while a head is on its way: that request is still served,
         // and the connection closes after it.
         let (mut s, drain) = connect(limits()).await;
