@@ -122,9 +122,46 @@ impl Ctx {
         match &self.request_id_header {
             Some(v) if v.as_bytes() == self.request_id.as_bytes() => Some(v.clone()),
             _ => {
-                let v = http::HeaderValue::from_str(&self.request_id).ok()?;
+                let v = shared_value(&self.request_id)?;
                 self.request_id_header = Some(v.clone());
                 Some(v)
+            }
+        }
+    }
+}
+
+/// `text` as a header value (what `HeaderValue::from_str` takes), in one allocation that
+/// its clones share: a plain copy would be moved to a second, shared one on its first clone.
+fn shared_value(text: &str) -> Option<http::HeaderValue> {
+    let bytes = match <[u8; 32]>::try_from(text.as_bytes()) {
+        Ok(id) => bytes::Bytes::from_owner(id),
+        Err(_) => bytes::Bytes::from_owner(text.as_bytes().to_vec()),
+    };
+    http::HeaderValue::from_maybe_shared(bytes).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shared_value;
+
+    #[test]
+    fn header_values_are_what_from_str_makes() {
+        let id = crate::request_id::new();
+        for text in [
+            id.as_str(),
+            "",
+            "short",
+            "tab\there",
+            "caf\u{e9}",
+            "new\nline",
+            "del\u{7f}",
+            "0123456789abcdef0123456789abcde\u{e9}",
+        ] {
+            let want = http::HeaderValue::from_str(text).ok();
+            let got = shared_value(text);
+            assert_eq!(got, want, "{text:?}");
+            if let Some(v) = got {
+                assert_eq!(v.clone().as_bytes(), text.as_bytes());
             }
         }
     }

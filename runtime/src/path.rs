@@ -26,8 +26,44 @@ fn is_reserved(b: u8) -> bool {
 /// Bytes sent upstream as they are; everything else is `%XX`-encoded (Kong's
 /// `ESCAPE_PATTERN`, which is case-insensitive and so also lets `a-z` through).
 fn is_upstream_safe(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$&'()*+,/:;=?@[]-_.~%".contains(&b)
+    UPSTREAM_SAFE[usize::from(b)]
 }
+
+const UPSTREAM_SAFE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b'/'
+                    | b':'
+                    | b';'
+                    | b'='
+                    | b'?'
+                    | b'@'
+                    | b'['
+                    | b']'
+                    | b'-'
+                    | b'_'
+                    | b'.'
+                    | b'~'
+                    | b'%'
+            );
+        b += 1;
+    }
+    table
+};
 
 fn hex_val(b: u8) -> Option<u8> {
     match b {
@@ -63,6 +99,17 @@ pub fn normalize(raw: &str) -> Result<String, PathError> {
     }
     if raw == "/" {
         return Ok(String::from("/"));
+    }
+    // The usual path has nothing to decode, no dot and no repeated slash: it is its own
+    // normal form (one scan instead of three).
+    let mut prev = 0;
+    let plain = bytes.iter().all(|&b| {
+        let ok = b != b'%' && b != b'.' && !(b == b'/' && prev == b'/');
+        prev = b;
+        ok
+    });
+    if plain {
+        return Ok(raw.to_owned());
     }
     if raw.contains('%') {
         remove_dot_segments(&percent_decode(bytes)?)
@@ -172,58 +219,60 @@ pub fn upstream_path(
 ) -> String {
     let base = service_path.unwrap_or("/");
     let req = normalized;
-    let mut path = String::with_capacity(base.len() + req.len() + 1);
+    // Built escaped in one pass: escaping goes byte by byte, so the pieces can be escaped
+    // one by one.
+    let mut path =
+        String::with_capacity(base.len() + req.len() + 1 + raw_query.map_or(0, |q| q.len() + 1));
     match stripped_prefix_len {
         Some(len) => {
             let post = sanitize_post(req.get(len..).unwrap_or(""));
             if let Some(base_dir) = base.strip_suffix('/') {
                 if post.is_empty() {
                     if base == "/" {
-                        path.push('/');
+                        push_escaped(&mut path, "/");
                     } else if req.ends_with('/') {
-                        path.push_str(base);
+                        push_escaped(&mut path, base);
                     } else {
-                        path.push_str(base_dir);
+                        push_escaped(&mut path, base_dir);
                     }
                 } else if post.starts_with('/') {
-                    path.push_str(base_dir);
-                    path.push_str(post);
+                    push_escaped(&mut path, base_dir);
+                    push_escaped(&mut path, post);
                 } else {
-                    path.push_str(base);
-                    path.push_str(post);
+                    push_escaped(&mut path, base);
+                    push_escaped(&mut path, post);
                 }
             } else if post.is_empty() {
-                path.push_str(base);
+                push_escaped(&mut path, base);
                 if req.len() > 1 && req.ends_with('/') {
-                    path.push('/');
+                    push_escaped(&mut path, "/");
                 }
             } else if post.starts_with('/') {
-                path.push_str(base);
-                path.push_str(post);
+                push_escaped(&mut path, base);
+                push_escaped(&mut path, post);
             } else {
-                path.push_str(base);
-                path.push('/');
-                path.push_str(post);
+                push_escaped(&mut path, base);
+                push_escaped(&mut path, "/");
+                push_escaped(&mut path, post);
             }
         }
         None => {
             if base.ends_with('/') {
-                path.push_str(base);
-                path.push_str(req.strip_prefix('/').unwrap_or(req));
+                push_escaped(&mut path, base);
+                push_escaped(&mut path, req.strip_prefix('/').unwrap_or(req));
             } else {
-                path.push_str(base);
+                push_escaped(&mut path, base);
                 if req != "/" {
-                    path.push_str(req);
+                    push_escaped(&mut path, req);
                 }
             }
         }
     }
-    let mut out = escape(&path);
     if let Some(q) = raw_query {
-        out.push('?');
-        out.push_str(q);
+        path.push('?');
+        path.push_str(q);
     }
-    out
+    path
 }
 
 /// `post` sanitising of §2.4: `.`/`..` become empty, a leading `./` or `../` goes once.
@@ -241,31 +290,48 @@ fn sanitize_post(post: &str) -> &str {
 
 /// Kong's `escape`: every byte outside the upstream-safe set becomes `%XX` (upper case).
 pub fn escape(path: &str) -> String {
-    if path.bytes().all(is_upstream_safe) {
-        return path.to_owned();
-    }
-    let mut out = String::with_capacity(path.len() + 16);
-    for (i, b) in path.bytes().enumerate() {
-        if is_upstream_safe(b) {
-            // `b` is ASCII, hence a whole char.
-            out.push_str(&path[i..i + 1]);
-        } else {
-            push_pct(&mut out, b);
+    let mut out = String::with_capacity(path.len());
+    push_escaped(&mut out, path);
+    out
+}
+
+/// Appends `piece` to `out` as [`escape`] writes it.
+fn push_escaped(out: &mut String, piece: &str) {
+    let mut start = 0;
+    for (i, &b) in piece.as_bytes().iter().enumerate() {
+        if !is_upstream_safe(b) {
+            // What lies between is ASCII; an empty run may start inside a char (`get` then
+            // gives `None`).
+            out.push_str(piece.get(start..i).unwrap_or(""));
+            push_pct(out, b);
+            start = i + 1;
         }
     }
-    out
+    out.push_str(piece.get(start..).unwrap_or(""));
 }
 
 /// Splits a `Host` value as Kong does: at the **first** `:`; when the rest is not a port
 /// number the whole value is the host (so `[::1]:80` has no port). No lower-casing.
 pub fn split_host(host: &str) -> (&str, Option<u16>) {
-    match host.split_once(':') {
-        Some((h, p)) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
-            match p.parse::<u16>() {
-                Ok(port) => (h, Some(port)),
-                Err(_) => (host, None),
-            }
+    let Some(colon) = host.bytes().position(|b| b == b':') else {
+        return (host, None);
+    };
+    let digits = &host.as_bytes()[colon + 1..];
+    if digits.is_empty() {
+        return (host, None);
+    }
+    let mut port: u32 = 0;
+    for &b in digits {
+        if !b.is_ascii_digit() {
+            return (host, None);
         }
+        port = port * 10 + u32::from(b - b'0');
+        if port > u32::from(u16::MAX) {
+            return (host, None);
+        }
+    }
+    match (host.get(..colon), u16::try_from(port)) {
+        (Some(h), Ok(port)) => (h, Some(port)),
         _ => (host, None),
     }
 }

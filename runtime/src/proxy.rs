@@ -367,53 +367,51 @@ fn upstream_header_block(cx: &mut Ctx, headers: &HeaderMap, framing: Framing) ->
         out.extend_from_slice(b"te: trailers\r\n");
     }
     // What Kong's nginx sends (`upstream_connection`); the upstream connection is pooled.
-    out.extend_from_slice(b"connection: keep-alive\r\n");
-
-    let ip_start = out.len() + b"x-forwarded-for: ".len() + xff.len();
-    out.extend_from_slice(b"x-forwarded-for: ");
+    // From here each field's line break comes before the next one: fewer, longer copies.
+    out.extend_from_slice(b"connection: keep-alive\r\nx-forwarded-for: ");
     out.extend_from_slice(&xff);
+    let ip_start = out.len();
     response::push_ip(&mut out, cx.client_addr.ip());
     let ip_end = out.len();
     out.extend_from_slice(b"\r\nx-real-ip: ");
     out.extend_from_within(ip_start..ip_end);
-    out.extend_from_slice(b"\r\n");
-    response::push_field(&mut out, b"x-forwarded-proto", cx.scheme.as_bytes());
+    out.extend_from_slice(b"\r\nx-forwarded-proto: ");
+    out.extend_from_slice(cx.scheme.as_bytes());
     if !cx.host.is_empty() && valid_value(cx.host.as_bytes()) {
-        out.extend_from_slice(b"x-forwarded-host: ");
+        out.extend_from_slice(b"\r\nx-forwarded-host: ");
         out.extend(cx.host.bytes().map(|b| b.to_ascii_lowercase()));
-        out.extend_from_slice(b"\r\n");
     }
-    out.extend_from_slice(b"x-forwarded-port: ");
+    out.extend_from_slice(b"\r\nx-forwarded-port: ");
     response::push_decimal(&mut out, u64::from(cx.listener_port));
-    out.extend_from_slice(b"\r\n");
     let path = cx.request_uri.path().as_bytes();
     if valid_value(path) {
-        response::push_field(&mut out, b"x-forwarded-path", path);
+        out.extend_from_slice(b"\r\nx-forwarded-path: ");
+        out.extend_from_slice(path);
     }
     let prefix = stripped_len(cx)
         .and_then(|len| cx.normalized_path.get(..len))
         .filter(|p| !p.is_empty() && *p != "/" && valid_value(p.as_bytes()));
     if let Some(p) = prefix {
-        response::push_field(&mut out, b"x-forwarded-prefix", p.as_bytes());
+        out.extend_from_slice(b"\r\nx-forwarded-prefix: ");
+        out.extend_from_slice(p.as_bytes());
     }
-    out.extend_from_slice(b"via: ");
+    out.extend_from_slice(b"\r\nvia: ");
     out.extend_from_slice(&via);
     out.extend_from_slice(via_value(cx.http_version).as_bytes());
-    out.extend_from_slice(b"\r\n");
     if let Some(id) = &request_id {
-        response::push_field(&mut out, b"x-kong-request-id", id.as_bytes());
+        out.extend_from_slice(b"\r\nx-kong-request-id: ");
+        out.extend_from_slice(id.as_bytes());
     }
     match framing {
         Framing::Length(n) => {
-            out.extend_from_slice(b"content-length: ");
+            out.extend_from_slice(b"\r\ncontent-length: ");
             response::push_decimal(&mut out, n);
-            out.extend_from_slice(b"\r\n");
         }
-        Framing::Empty if client_length => out.extend_from_slice(b"content-length: 0\r\n"),
+        Framing::Empty if client_length => out.extend_from_slice(b"\r\ncontent-length: 0"),
         Framing::Empty => {}
-        Framing::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+        Framing::Chunked => out.extend_from_slice(b"\r\ntransfer-encoding: chunked"),
     }
-    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(b"\r\n\r\n");
     out
 }
 
@@ -434,6 +432,54 @@ fn preserved_host(cx: &Ctx, authority: Option<&str>, headers: &HeaderMap) -> Opt
 #[doc(hidden)]
 pub fn upstream_head_block(cx: &mut Ctx, headers: &HeaderMap) -> Vec<u8> {
     upstream_header_block(cx, headers, Framing::Empty)
+}
+
+/// `target` as the upstream request-target when it is one: as it is when every byte is one
+/// that [`PathAndQuery`] takes as it is (the usual case, checked without a copy), else as
+/// [`PathAndQuery`] makes it (it drops a `#` fragment) or refuses it (`None`).
+fn valid_target(target: String) -> Option<String> {
+    if plain_target(target.as_bytes()) {
+        return Some(target);
+    }
+    PathAndQuery::try_from(target)
+        .ok()
+        .map(|pq| pq.as_str().to_owned())
+}
+
+/// Whether `target` starts with `/` and has only bytes that [`PathAndQuery`] keeps as they
+/// are: in the path printable ASCII but for `#`, `<`, `>`, `` ` `` and `?` (which starts the
+/// query), in the query printable ASCII but for `"`, `#`, `<` and `>`; UTF-8 above ASCII in
+/// both.
+fn plain_target(target: &[u8]) -> bool {
+    const MAX_LEN: usize = u16::MAX as usize - 1;
+    if target.first() != Some(&b'/') || target.len() > MAX_LEN {
+        return false;
+    }
+    let (path, query) = match target.iter().position(|&b| b == b'?') {
+        Some(i) => (&target[..i], &target[i + 1..]),
+        None => (target, &[][..]),
+    };
+    path.iter().all(|&b| PLAIN_IN_PATH[usize::from(b)])
+        && query.iter().all(|&b| PLAIN_IN_QUERY[usize::from(b)])
+}
+
+/// The bytes of [`plain_target`], by place (`?` never reaches the path's table).
+const PLAIN_IN_PATH: [bool; 256] = plain_bytes(b"#<>`");
+const PLAIN_IN_QUERY: [bool; 256] = plain_bytes(b"\"#<>");
+
+const fn plain_bytes(except: &[u8]) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = b > 0x20 && b != 0x7f;
+        b += 1;
+    }
+    let mut i = 0;
+    while i < except.len() {
+        table[except[i] as usize] = false;
+        i += 1;
+    }
+    table
 }
 
 fn stripped_len(cx: &Ctx) -> Option<usize> {
@@ -466,17 +512,14 @@ pub async fn proxy(up: &Upstream, cx: &mut Ctx, req: Request) -> Response {
     }
     let (parts, body) = req.into_parts();
 
-    // What the error page needs, before the headers are rewritten.
-    let accept = parts.headers.get(header::ACCEPT).cloned();
-    let content_type = parts.headers.get(header::CONTENT_TYPE).cloned();
+    // What the error page needs from the request, looked up only when it is needed.
     let fail = |cx: &mut Ctx, status: u16| {
         cx.kong_generated = true;
         let mut error_headers = HeaderMap::new();
-        if let Some(v) = &accept {
-            error_headers.insert(header::ACCEPT, v.clone());
-        }
-        if let Some(v) = &content_type {
-            error_headers.insert(header::CONTENT_TYPE, v.clone());
+        for name in [header::ACCEPT, header::CONTENT_TYPE] {
+            if let Some(v) = parts.headers.get(&name) {
+                error_headers.insert(name, v.clone());
+            }
         }
         // A request body that request-size-limiting cut off is the client's fault: 413/417.
         if let Some(resp) =
@@ -494,11 +537,11 @@ pub async fn proxy(up: &Upstream, cx: &mut Ctx, req: Request) -> Response {
         parts.uri.query(),
     );
     // Checks that the target is a valid request-target (no spaces or controls).
-    let Ok(target_path) = PathAndQuery::try_from(target_path) else {
+    let Some(target_path) = valid_target(target_path) else {
         return fail(cx, 500);
     };
-    let authority = parts.uri.authority().map(|a| a.as_str().to_owned());
-    let preserved_host = preserved_host(cx, authority.as_deref(), &parts.headers);
+    let authority = parts.uri.authority().map(|a| a.as_str());
+    let preserved_host = preserved_host(cx, authority, &parts.headers);
     let Some(framing) = client::request_framing(&parts.headers, &body) else {
         return fail(cx, 500);
     };
@@ -517,7 +560,7 @@ pub async fn proxy(up: &Upstream, cx: &mut Ctx, req: Request) -> Response {
         }
         let target = &up.targets[idx];
         let host = preserved_host.as_ref().unwrap_or(&target.host_header);
-        let head = client::encode_head(&parts.method, target_path.as_str(), host, &block);
+        let head = client::encode_head(&parts.method, &target_path, host, &block);
 
         // Idle connections first; a request they could not take at all stays as it was.
         while let Some(conn) = target.pool.take() {

@@ -6,11 +6,10 @@
 /// A fresh request id.
 pub fn new() -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut v = fastrand::u128(..);
     let mut id = [0u8; 32];
-    for b in id.iter_mut().rev() {
-        *b = HEX[(v & 0xf) as usize];
-        v >>= 4;
+    for (pair, b) in id.chunks_exact_mut(2).zip(fastrand::u128(..).to_be_bytes()) {
+        pair[0] = HEX[usize::from(b >> 4)];
+        pair[1] = HEX[usize::from(b & 0xf)];
     }
     String::from_utf8(id.to_vec()).unwrap_or_default()
 }

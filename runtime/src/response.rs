@@ -344,27 +344,38 @@ pub(crate) fn push_ip(out: &mut Vec<u8>, ip: std::net::IpAddr) {
         out.extend_from_slice(ip.to_string().as_bytes());
         return;
     };
-    // Dotted quad by hand, in one copy: `Display` goes through the formatting machinery.
-    let mut text = [0u8; 15];
+    // Dotted quad by hand, from a table of the 256 octets and written at once: `Display`
+    // goes through the formatting machinery.
+    let mut text = [0u8; 16];
     let mut len = 0;
-    for (i, octet) in v4.octets().into_iter().enumerate() {
-        if i > 0 {
-            text[len] = b'.';
-            len += 1;
-        }
-        if octet >= 100 {
-            text[len] = b'0' + octet / 100;
-            len += 1;
-        }
-        if octet >= 10 {
-            text[len] = b'0' + octet / 10 % 10;
-            len += 1;
-        }
-        text[len] = b'0' + octet % 10;
+    for octet in v4.octets() {
+        let (digits, n) = OCTET_TEXT[usize::from(octet)];
+        // Three bytes go, the first `n` stay; the dot goes after them.
+        text[len..len + 3].copy_from_slice(&digits);
+        len += n;
+        text[len] = b'.';
         len += 1;
     }
-    out.extend_from_slice(&text[..len]);
+    // Without the last dot.
+    out.extend_from_slice(&text[..len - 1]);
 }
+
+/// Each octet in decimal, without leading zeros: its digits (padded to three) and how many.
+const OCTET_TEXT: [([u8; 3], usize); 256] = {
+    let mut table = [([0u8; 3], 0usize); 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let (h, t, o) = (b'0' + b / 100, b'0' + b / 10 % 10, b'0' + b % 10);
+        table[i] = match b {
+            100.. => ([h, t, o], 3),
+            10..=99 => ([t, o, 0], 2),
+            _ => ([o, 0, 0], 1),
+        };
+        i += 1;
+    }
+    table
+};
 
 /// Appends one HTTP/1 header field line, `name: value` and CRLF.
 pub(crate) fn push_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {

@@ -41,6 +41,12 @@ fn normalize_table() {
         ("/a/%2F../b", "/a/%2F../b"),
         ("/", "/"),
         ("/plain/path", "/plain/path"),
+        ("/plain/path/", "/plain/path/"),
+        ("/a-b_c~d", "/a-b_c~d"),
+        ("/caf\u{e9}", "/caf\u{e9}"),
+        ("/a/b//", "/a/b/"),
+        ("/a.", "/a."),
+        ("/.", "/"),
     ];
     for (raw, want) in ok {
         assert_eq!(normalize(raw).as_deref(), Ok(*want), "normalize({raw:?})");
@@ -202,6 +208,14 @@ fn split_host_table() {
         ("[::1]:8080", ("[::1]:8080", None)),
         ("[::1]", ("[::1]", None)),
         ("127.0.0.1:1", ("127.0.0.1", Some(1))),
+        ("h:0", ("h", Some(0))),
+        ("h:65535", ("h", Some(65535))),
+        ("h:65536", ("h:65536", None)),
+        ("h:0000000000080", ("h", Some(80))),
+        ("h:+80", ("h:+80", None)),
+        ("h:8 0", ("h:8 0", None)),
+        (":80", ("", Some(80))),
+        ("h\u{e9}:80", ("h\u{e9}", Some(80))),
         ("", ("", None)),
     ];
     for &(raw, want) in rows {
@@ -226,4 +240,27 @@ fn upstream_host_header_table() {
     for &(host, port, scheme, want) in rows {
         assert_eq!(upstream_host_header(host, port, scheme), want);
     }
+}
+
+#[test]
+fn escape_every_byte() {
+    // Kong's ESCAPE_PATTERN: these go as they are, every other byte as `%XX`.
+    let safe = |b: u8| b.is_ascii_alphanumeric() || b"!#$&'()*+,/:;=?@[]-_.~%".contains(&b);
+    for b in 0u8..0x80 {
+        let c = char::from(b);
+        let want = if safe(b) {
+            format!("/a{c}b")
+        } else {
+            format!("/a%{b:02X}b")
+        };
+        assert_eq!(escape(&format!("/a{c}b")), want, "{b:#x}");
+    }
+    assert_eq!(escape("é"), "%C3%A9");
+    assert_eq!(escape("/é/€x 😀"), "/%C3%A9/%E2%82%ACx%20%F0%9F%98%80");
+    assert_eq!(escape("plain/path"), "plain/path");
+    assert_eq!(escape(""), "");
+    assert_eq!(
+        upstream_path(Some("/é"), "/a€", Some(2), Some("q=é")),
+        "/%C3%A9/%E2%82%AC?q=é"
+    );
 }

@@ -145,3 +145,50 @@ fn the_body_length_is_announced_once() {
     let l = lines(&upstream_header_block(&mut cx, &h, Framing::Empty));
     assert_eq!(values(&l, "content-length"), ["0"]);
 }
+
+#[test]
+fn targets_are_checked_as_path_and_query_checks_them() {
+    use http::uri::PathAndQuery;
+
+    use super::{plain_target, valid_target};
+    let expected = |t: &str| {
+        PathAndQuery::try_from(t)
+            .ok()
+            .map(|pq| pq.as_str().to_owned())
+    };
+    // Every byte, in the path and in the query: the check without a copy never takes what
+    // `PathAndQuery` would refuse or change.
+    for b in 0u8..=0x7f {
+        let c = char::from(b);
+        for t in [format!("/a{c}b"), format!("/a?x={c}"), format!("/{c}?{c}")] {
+            if plain_target(t.as_bytes()) {
+                assert_eq!(expected(&t).as_deref(), Some(t.as_str()), "{t:?}");
+            }
+            assert_eq!(valid_target(t.clone()), expected(&t), "{t:?}");
+        }
+    }
+    for t in [
+        "/srv/anything/b?a=%20",
+        "/caf\u{e9}?q=\u{e9}",
+        "/a#frag",
+        "/a?b#frag",
+        "/a b",
+        "/a?b c",
+        "/a\u{7f}",
+        "*",
+        "?q",
+        "relative",
+        "",
+        "/\"{}|^[]",
+        "/?\"",
+    ] {
+        assert_eq!(valid_target(t.to_owned()), expected(t), "{t:?}");
+    }
+    // Plain targets go through untouched; a fragment is dropped as before.
+    assert!(plain_target(b"/srv/anything/b?a=%20&b=`"));
+    assert!(!plain_target(b"/a`"));
+    assert_eq!(valid_target("/a#frag".into()).as_deref(), Some("/a"));
+    assert_eq!(valid_target("/a b".into()), None);
+    let long = format!("/{}", "a".repeat(usize::from(u16::MAX)));
+    assert_eq!(valid_target(long.clone()), expected(&long));
+}

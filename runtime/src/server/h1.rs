@@ -2,7 +2,7 @@
 //! same task.
 //!
 //! The request head is parsed from the connection's read buffer (httparse) into a request
-//! whose header values share one copy of the head; the request body ([`ReqBody`]) reads from
+//! whose target and header values are slices of that buffer (no copy); the request body ([`ReqBody`]) reads from
 //! the same buffer and socket as it is polled. The response head is written from one
 //! buffer, with the first piece of the body when it is ready at once.
 //!
@@ -28,7 +28,7 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::BodyExt;
@@ -52,6 +52,8 @@ use crate::{
 
 /// Most request header fields accepted (then 431).
 const MAX_HEADERS: usize = 100;
+/// Request header fields whose places are noted on the stack while parsing; more spill.
+const INLINE_FIELDS: usize = 24;
 /// Room made in the read buffer when less than `READ_MIN` is left.
 const READ_SIZE: usize = 8 * 1024;
 const READ_MIN: usize = 1024;
@@ -264,17 +266,24 @@ fn parse_head(buf: &mut BytesMut, max_head: usize) -> Result<Option<Head>, Refus
         Some(1) => Version::HTTP_11,
         _ => return Err(BAD),
     };
-    let head = Bytes::copy_from_slice(&buf[..len]);
+    // Where each part lies in the head (its values then share the read buffer: see below).
     let base = buf.as_ptr() as usize;
-    let slice = |part: &[u8]| {
+    let at = |part: &[u8]| {
         let start = part.as_ptr() as usize - base;
-        head.slice(start..start + part.len())
+        start..start + part.len()
     };
-    let path = req.path.unwrap_or_default();
-    let uri = Uri::from_maybe_shared(slice(path.as_bytes())).map_err(|_| BAD)?;
-
-    // Room for what plugins and the gateway add.
-    let mut headers = HeaderMap::with_capacity(req.headers.len() + 8);
+    let path = at(req.path.unwrap_or_default().as_bytes());
+    // Name and value of each field, as (start, end, start, end): on the stack for the
+    // usual few fields.
+    let n = req.headers.len();
+    let mut inline = [[0usize; 4]; INLINE_FIELDS];
+    let mut spilled = Vec::new();
+    let fields = if n <= INLINE_FIELDS {
+        &mut inline[..n]
+    } else {
+        spilled.resize(n, [0usize; 4]);
+        &mut spilled[..]
+    };
     let mut length: Option<u64> = None;
     let mut chunked: Option<bool> = None;
     let mut close = false;
@@ -282,39 +291,50 @@ fn parse_head(buf: &mut BytesMut, max_head: usize) -> Result<Option<Head>, Refus
     let mut hosts = 0;
     let mut expect_continue = false;
     let mut trailers = false;
-    for h in req.headers.iter() {
-        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| BAD)?;
-        let value = HeaderValue::from_maybe_shared(slice(h.value)).map_err(|_| BAD)?;
-        if name == header::CONTENT_LENGTH {
+    for (h, field) in req.headers.iter().zip(fields.iter_mut()) {
+        let (name, value) = (at(h.name.as_bytes()), at(h.value));
+        *field = [name.start, name.end, value.start, value.end];
+        let name = h.name.as_bytes();
+        if name.eq_ignore_ascii_case(b"content-length") {
             // One field, one number (nginx refuses repeats and lists alike).
             if length.is_some() {
                 return Err(BAD);
             }
             length = Some(parse_decimal(trim(h.value)).ok_or(BAD)?);
-        } else if name == header::TRANSFER_ENCODING {
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
             // Only `chunked` alone is supported: other codings are 501, as in nginx.
             if chunked.is_some() {
                 return Err(BAD);
             }
             chunked = Some(trim(h.value).eq_ignore_ascii_case(b"chunked"));
-        } else if name == header::CONNECTION {
+        } else if name.eq_ignore_ascii_case(b"connection") {
             for token in h.value.split(|&b| b == b',').map(trim) {
                 close |= token.eq_ignore_ascii_case(b"close");
                 keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
             }
-        } else if name == header::HOST {
+        } else if name.eq_ignore_ascii_case(b"host") {
             hosts += 1;
-        } else if name == header::EXPECT {
+        } else if name.eq_ignore_ascii_case(b"expect") {
             expect_continue = h.value.eq_ignore_ascii_case(b"100-continue");
-        } else if name == header::TE {
+        } else if name.eq_ignore_ascii_case(b"te") {
             trailers |= h
                 .value
                 .split(|&b| b == b',')
                 .any(|t| trim(t).eq_ignore_ascii_case(b"trailers"));
         }
+    }
+    // The head leaves the read buffer without a copy; the URI and the header values are
+    // slices of it.
+    let head = buf.split_to(len).freeze();
+    let uri = Uri::from_maybe_shared(head.slice(path)).map_err(|_| BAD)?;
+    // Room for what plugins and the gateway add.
+    let mut headers = HeaderMap::with_capacity(fields.len() + 8);
+    for &[name_start, name_end, value_start, value_end] in fields.iter() {
+        let name = HeaderName::from_bytes(&head[name_start..name_end]).map_err(|_| BAD)?;
+        let value =
+            HeaderValue::from_maybe_shared(head.slice(value_start..value_end)).map_err(|_| BAD)?;
         headers.append(name, value);
     }
-    buf.advance(len);
     if hosts > 1 {
         return Err(BAD);
     }
@@ -397,12 +417,39 @@ pub(super) enum NoHead {
     Refused(Refused),
 }
 
+/// What the server's drain watch said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Drained {
+    /// The server drains.
+    Draining,
+    /// The server is gone (the watch's sender was dropped).
+    Gone,
+}
+
+/// Resolves once the server drains or is gone.
+async fn drained(mut drain: watch::Receiver<bool>) -> Drained {
+    match drain.wait_for(|draining| *draining).await {
+        Ok(_) => Drained::Draining,
+        Err(_) => Drained::Gone,
+    }
+}
+
+/// What the wait for a request head keeps from one request to the next: the drain signal
+/// and the head timer are made once per connection (a fresh `changed()` future or `Sleep`
+/// per request would register and unregister a waiter each time).
+struct Waits<'a, D> {
+    drained: Pin<&'a mut D>,
+    /// What `drained` resolved to, once it has.
+    seen: Option<Drained>,
+    timer: Pin<&'a mut tokio::time::Sleep>,
+}
+
 /// Waits for the next request head: while nothing has arrived, at most `idle_timeout` and
 /// only until the server drains; the whole head within `header_read_timeout`.
-async fn next_head(
+async fn next_head<D: Future<Output = Drained>>(
     shared: &Shared,
     limits: &Limits,
-    drain: &mut watch::Receiver<bool>,
+    waits: &mut Waits<'_, D>,
 ) -> Result<Head, NoHead> {
     let start = Instant::now();
     let head_deadline = start + limits.header_read_timeout;
@@ -424,29 +471,45 @@ async fn next_head(
             }
         }
     }));
-    let timer = tokio::time::sleep_until(idle_deadline);
-    tokio::pin!(timer);
+    // The timer is moved only when it would go off too late. One that goes off too early
+    // (set for an earlier wait) is moved on then: most waits end long before it, so it is
+    // seldom moved at all.
+    let timer = &mut waits.timer;
+    if timer.deadline() > idle_deadline {
+        timer.as_mut().reset(idle_deadline);
+    }
     let mut idle = true;
     loop {
         tokio::select! {
             biased;
             got = &mut read => return got,
-            () = &mut timer => {
+            () = timer.as_mut() => {
+                let now = Instant::now();
+                let due = if idle { idle_deadline } else { head_deadline };
+                if now < due {
+                    timer.as_mut().reset(due);
+                    continue;
+                }
                 if idle && lock(shared).buf.is_empty() {
                     return Err(NoHead::Close);
                 }
-                if Instant::now() >= head_deadline {
+                if now >= head_deadline {
                     return Err(NoHead::Close);
                 }
                 idle = false;
                 timer.as_mut().reset(head_deadline);
             }
-            changed = drain.changed(), if !*drain.borrow() => {
+            signal = waits.drained.as_mut(), if waits.seen.is_none() => {
+                waits.seen = Some(signal);
                 // Draining (or the server is gone): an idle connection closes now; a
                 // request on its way is still served.
-                if changed.is_err() || lock(shared).buf.is_empty() {
+                if signal == Drained::Gone || lock(shared).buf.is_empty() {
                     return Err(NoHead::Close);
                 }
+            }
+            // The server is gone: as when it went.
+            () = std::future::ready(()), if waits.seen == Some(Drained::Gone) => {
+                return Err(NoHead::Close);
             }
         }
     }
@@ -473,11 +536,16 @@ pub(super) async fn serve<H, F, T>(
     )));
     let mut out = TimedIo::new(write, None, limits.send_timeout);
     let mut wbuf = Vec::new();
+    let mut waits = Waits {
+        drained: std::pin::pin!(drained(drain.clone())),
+        seen: None,
+        timer: std::pin::pin!(tokio::time::sleep(limits.idle_timeout)),
+    };
     loop {
         if *drain.borrow() && lock(&shared).buf.is_empty() {
             return;
         }
-        let head = match next_head(&shared, limits, drain).await {
+        let head = match next_head(&shared, limits, &mut waits).await {
             Ok(head) => head,
             Err(NoHead::Close) => return,
             Err(NoHead::Refused(Refused(status))) => {

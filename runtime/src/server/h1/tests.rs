@@ -401,3 +401,110 @@ fn dates_are_imf_fixdate() {
     assert_eq!(text(951_782_400), "Tue, 29 Feb 2000 00:00:00 GMT");
     assert_eq!(text(4_102_444_799), "Thu, 31 Dec 2099 23:59:59 GMT");
 }
+
+#[test]
+fn heads_are_parsed_in_place_whatever_their_number_of_fields() {
+    for fields in [0, 1, super::INLINE_FIELDS, super::INLINE_FIELDS + 1, 99] {
+        let mut text = String::from("GET /p?q=1 HTTP/1.1\r\nHost: h\r\n");
+        for i in 1..fields {
+            text.push_str(&format!("X-F{i}: v {i}\r\n"));
+        }
+        text.push_str("\r\nNEXT");
+        let mut buf = BytesMut::from(text.as_bytes());
+        let head = super::parse_head(&mut buf, 64 * 1024)
+            .expect("valid")
+            .expect("complete");
+        assert_eq!(&buf[..], b"NEXT", "{fields} fields");
+        assert_eq!(head.request.uri, "/p?q=1");
+        assert_eq!(head.request.headers.len(), fields.max(1));
+        assert_eq!(head.request.headers["host"], "h");
+        for i in 1..fields {
+            assert_eq!(head.request.headers[format!("x-f{i}")], format!("v {i}"));
+        }
+    }
+    // What is refused stays refused; an incomplete head stays in the buffer.
+    let mut buf = BytesMut::from(&b"GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n"[..]);
+    assert_eq!(super::parse_head(&mut buf, 8192).err(), Some(super::BAD));
+    let mut buf =
+        BytesMut::from(&b"GET / HTTP/1.1\r\nContent-Length: 1\r\ncontent-length: 1\r\n\r\n"[..]);
+    assert_eq!(super::parse_head(&mut buf, 8192).err(), Some(super::BAD));
+    let mut buf = BytesMut::from(&b"GET / HTTP/1.1\r\nHost: a\r\n"[..]);
+    assert!(matches!(super::parse_head(&mut buf, 8192), Ok(None)));
+    assert_eq!(buf.len(), 25);
+}
+
+#[tokio::test]
+async fn the_waits_for_a_head_are_rearmed_for_each_request() {
+    within(async {
+        // The idle timer starts again for each request: three requests 250 ms apart are all
+        // served with a 400 ms idle timeout, then the idle connection closes.
+        let (mut s, _drain) = connect(Limits {
+            idle_timeout: Duration::from_millis(400),
+            ..limits()
+        })
+        .await;
+        for _ in 0..3 {
+            s.write_all(b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n")
+                .await
+                .expect("write");
+            let (head, _) = response(&mut s).await;
+            assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        assert!(closed(&mut s).await, "idle past idle_timeout");
+
+        // A head on its way has until `header_read_timeout`, past `idle_timeout`; then the
+        // connection closes.
+        let (mut s, _drain) = connect(Limits {
+            idle_timeout: Duration::from_millis(200),
+            header_read_timeout: Duration::from_millis(800),
+            ..limits()
+        })
+        .await;
+        s.write_all(b"GET /1 HTTP/1.1\r\nHost: h\r\n\r\n")
+            .await
+            .expect("write");
+        response(&mut s).await;
+        s.write_all(b"GET /2 HTTP/1.1\r\n").await.expect("write");
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        s.write_all(b"Host: h\r\n\r\n").await.expect("write");
+        let (head, body) = response(&mut s).await;
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert!(body.starts_with("GET /2"), "{body}");
+        s.write_all(b"GET /3 HTTP/1.1\r\n").await.expect("write");
+        assert!(
+            closed(&mut s).await,
+            "a head not done by header_read_timeout"
+        );
+
+        // A drain that comes while a head is on its way: that request is still served,
+        // and the connection closes after it.
+        let (mut s, drain) = connect(limits()).await;
+        s.write_all(b"GET /1 HTTP/1.1\r\nHost: h\r\n\r\n")
+            .await
+            .expect("write");
+        response(&mut s).await;
+        s.write_all(b"GET /2 HTTP/1.1\r\n").await.expect("write");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let _ = drain.send(true);
+        s.write_all(b"Host: h\r\n\r\n").await.expect("write");
+        let (head, body) = response(&mut s).await;
+        assert!(
+            head.to_ascii_lowercase().contains("connection: close"),
+            "{head}"
+        );
+        assert!(body.starts_with("GET /2"), "{body}");
+        assert!(closed(&mut s).await);
+
+        // The server gone (the watch dropped): an idle connection closes.
+        let (mut s, drain) = connect(limits()).await;
+        s.write_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+            .await
+            .expect("write");
+        response(&mut s).await;
+        drop(drain);
+        assert!(closed(&mut s).await, "closes once the server is gone");
+    })
+    .await
+    .expect("in time");
+}
