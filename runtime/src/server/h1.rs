@@ -760,7 +760,7 @@ async fn write_response(
     head.extend_from_slice(b"\r\n");
 
     if reply.is_head || framing == Framing::None {
-        out.write_all(&head).await?;
+        out.write_all(head).await?;
         return Ok(keep_alive);
     }
     let mut left = match framing {
@@ -777,7 +777,7 @@ async fn write_response(
     let mut pending = match first {
         Some(frame) => Some(frame),
         None => {
-            out.write_all(&head).await?;
+            out.write_all(head).await?;
             head.clear();
             None
         }
@@ -796,7 +796,7 @@ async fn write_response(
                     head.extend_from_slice(b"0\r\n\r\n");
                 }
                 if !head.is_empty() {
-                    out.write_all(&head).await?;
+                    out.write_all(head).await?;
                 }
                 return Ok(keep_alive);
             }
@@ -813,7 +813,7 @@ async fn write_response(
                                 }
                             }
                             head.extend_from_slice(b"\r\n");
-                            out.write_all(&head).await?;
+                            out.write_all(head).await?;
                             return Ok(keep_alive);
                         }
                         continue;
@@ -837,9 +837,9 @@ async fn write_response(
                     if chunked {
                         head.extend_from_slice(b"\r\n");
                     }
-                    out.write_all(&head).await?;
+                    out.write_all(head).await?;
                 } else {
-                    out.write_all(&head).await?;
+                    out.write_all(head).await?;
                     out.write_all(&frame).await?;
                     if chunked {
                         out.write_all(b"\r\n").await?;
