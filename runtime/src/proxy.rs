@@ -315,9 +315,9 @@ fn valid_value(v: &[u8]) -> bool {
 /// the client's headers without the hop-by-hop ones and those the gateway sets, then the
 /// gateway's (`X-Forwarded-*`, `X-Real-IP`, `Via`, `X-Kong-Request-Id`,
 /// `Connection: keep-alive`), the body's framing, and the blank line that ends the head.
-/// Built once per request; `client::encode_head` puts the request line and the target's
-/// `Host` in front.
-fn upstream_header_block(cx: &mut Ctx, headers: &HeaderMap, framing: Framing) -> Vec<u8> {
+/// Appended once per request to `out`, after the request line and the target's `Host`
+/// ([`client::start_head`]).
+fn upstream_header_block(cx: &mut Ctx, headers: &HeaderMap, framing: Framing, out: &mut Vec<u8>) {
     let listed = if headers.contains_key(header::CONNECTION) {
         connection_listed(headers)
     } else {
@@ -328,12 +328,6 @@ fn upstream_header_block(cx: &mut Ctx, headers: &HeaderMap, framing: Framing) ->
     let mut client_length = false;
     let mut xff: Vec<u8> = Vec::new();
     let mut via: Vec<u8> = Vec::new();
-    let mut out = Vec::with_capacity(
-        320 + headers
-            .iter()
-            .map(|(n, v)| n.as_str().len() + v.len() + 4)
-            .sum::<usize>(),
-    );
     for (name, value) in headers {
         if name == header::TE && te_trailers.is_none() {
             te_trailers = Some(value.as_bytes().eq_ignore_ascii_case(b"trailers"));
@@ -344,13 +338,11 @@ fn upstream_header_block(cx: &mut Ctx, headers: &HeaderMap, framing: Framing) ->
         match fate(name) {
             // The length goes out as the one number it was parsed into (below).
             Fate::Keep if name == header::CONTENT_LENGTH => client_length = true,
-            Fate::Keep => {
-                response::push_field(&mut out, name.as_str().as_bytes(), value.as_bytes())
-            }
+            Fate::Keep => response::push_field(out, name.as_str().as_bytes(), value.as_bytes()),
             Fate::Drop => {}
             Fate::RequestId if request_id.is_some() => {}
             Fate::RequestId => {
-                response::push_field(&mut out, name.as_str().as_bytes(), value.as_bytes())
+                response::push_field(out, name.as_str().as_bytes(), value.as_bytes())
             }
             Fate::AppendXff | Fate::AppendVia if value.is_empty() => {}
             Fate::AppendXff => {
@@ -371,7 +363,7 @@ fn upstream_header_block(cx: &mut Ctx, headers: &HeaderMap, framing: Framing) ->
     out.extend_from_slice(b"connection: keep-alive\r\nx-forwarded-for: ");
     out.extend_from_slice(&xff);
     let ip_start = out.len();
-    response::push_ip(&mut out, cx.client_addr.ip());
+    response::push_ip(out, cx.client_addr.ip());
     let ip_end = out.len();
     out.extend_from_slice(b"\r\nx-real-ip: ");
     out.extend_from_within(ip_start..ip_end);
@@ -382,7 +374,7 @@ fn upstream_header_block(cx: &mut Ctx, headers: &HeaderMap, framing: Framing) ->
         out.extend(cx.host.bytes().map(|b| b.to_ascii_lowercase()));
     }
     out.extend_from_slice(b"\r\nx-forwarded-port: ");
-    response::push_decimal(&mut out, u64::from(cx.listener_port));
+    response::push_decimal(out, u64::from(cx.listener_port));
     let path = cx.request_uri.path().as_bytes();
     if valid_value(path) {
         out.extend_from_slice(b"\r\nx-forwarded-path: ");
@@ -405,14 +397,13 @@ fn upstream_header_block(cx: &mut Ctx, headers: &HeaderMap, framing: Framing) ->
     match framing {
         Framing::Length(n) => {
             out.extend_from_slice(b"\r\ncontent-length: ");
-            response::push_decimal(&mut out, n);
+            response::push_decimal(out, n);
         }
         Framing::Empty if client_length => out.extend_from_slice(b"\r\ncontent-length: 0"),
         Framing::Empty => {}
         Framing::Chunked => out.extend_from_slice(b"\r\ntransfer-encoding: chunked"),
     }
     out.extend_from_slice(b"\r\n\r\n");
-    out
 }
 
 /// `Host` sent upstream when the route preserves the client's: its `Host` (HTTP/2:
@@ -431,7 +422,17 @@ fn preserved_host(cx: &Ctx, authority: Option<&str>, headers: &HeaderMap) -> Opt
 /// (`benches/request.rs`); not an API.
 #[doc(hidden)]
 pub fn upstream_head_block(cx: &mut Ctx, headers: &HeaderMap) -> Vec<u8> {
-    upstream_header_block(cx, headers, Framing::Empty)
+    let mut out = Vec::with_capacity(block_room(headers));
+    upstream_header_block(cx, headers, Framing::Empty, &mut out);
+    out
+}
+
+/// Room for the client's headers and the gateway's in the upstream head.
+fn block_room(headers: &HeaderMap) -> usize {
+    320 + headers
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len() + 4)
+        .sum::<usize>()
 }
 
 /// `target` as the upstream request-target when it is one: as it is when every byte is one
@@ -545,13 +546,21 @@ pub async fn proxy(up: &Upstream, cx: &mut Ctx, req: Request) -> Response {
     let Some(framing) = client::request_framing(&parts.headers, &body) else {
         return fail(cx, 500);
     };
-    let block = upstream_header_block(cx, &parts.headers, framing);
+    let mut idx = up.pick();
+    let (mut head, mut host_range) = client::start_head(
+        &parts.method,
+        &target_path,
+        preserved_host
+            .as_ref()
+            .unwrap_or(&up.targets[idx].host_header),
+        block_room(&parts.headers),
+    );
+    upstream_header_block(cx, &parts.headers, framing, &mut head);
     // The request is replayed at most once, as a copy of its head (so without a body).
     let replayable = framing == Framing::Empty && parts.method.is_idempotent();
     let mut body = (framing != Framing::Empty).then_some(body);
 
     let attempts = up.spec.retries.saturating_add(1);
-    let mut idx = up.pick();
     let mut last = Failure::Invalid;
     let mut replayed = false;
     for attempt in 0..attempts {
@@ -560,7 +569,11 @@ pub async fn proxy(up: &Upstream, cx: &mut Ctx, req: Request) -> Response {
         }
         let target = &up.targets[idx];
         let host = preserved_host.as_ref().unwrap_or(&target.host_header);
-        let head = client::encode_head(&parts.method, &target_path, host, &block);
+        if head[host_range.clone()] != *host.as_bytes() {
+            // Another target: its `Host`.
+            head.splice(host_range.clone(), host.as_bytes().iter().copied());
+            host_range.end = host_range.start + host.len();
+        }
 
         // Idle connections first; a request they could not take at all stays as it was.
         while let Some(conn) = target.pool.take() {

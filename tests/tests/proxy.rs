@@ -159,6 +159,8 @@ async fn retries_move_to_the_next_target() {
     for i in 0..6 {
         let r = get(gw.addr, "balanced.test", "/", &[]).await;
         assert_eq!(r.status, 200, "request {i}: {:?}", r.body);
+        // also after a failed connect to dead.test:9: the Host of the target that answered
+        assert_eq!(r.upstream_header("host").as_deref(), Some("echo.test"));
     }
     gw.stop().await;
 }

@@ -1,7 +1,14 @@
 use http::{HeaderMap, HeaderValue, Uri, Version};
 
 use super::upstream_header_block;
-use crate::{client::Framing, plugins::test_support::ctx};
+use crate::{client::Framing, plugins::test_support::ctx, Ctx};
+
+/// The upstream head after `Host`, as the proxy writes it.
+fn block_of(cx: &mut Ctx, headers: &HeaderMap, framing: Framing) -> Vec<u8> {
+    let mut out = Vec::new();
+    upstream_header_block(cx, headers, framing, &mut out);
+    out
+}
 
 fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
     let mut h = HeaderMap::new();
@@ -51,7 +58,7 @@ fn the_gateway_headers_are_added_and_the_clients_replaced() {
         ("host", "API.Example.com"),
         ("accept", "text/html"),
     ]);
-    let block = upstream_header_block(&mut cx, &h, Framing::Empty);
+    let block = block_of(&mut cx, &h, Framing::Empty);
     let l = lines(&block);
     assert_eq!(values(&l, "accept"), ["*/*", "text/html"]);
     assert_eq!(
@@ -77,7 +84,7 @@ fn the_gateway_headers_are_added_and_the_clients_replaced() {
     // without a prefix stripped, a valid request id, or a host: those are not sent
     let mut cx = ctx();
     cx.request_id = "bad\nid".into();
-    let block = upstream_header_block(&mut cx, &h, Framing::Empty);
+    let block = block_of(&mut cx, &h, Framing::Empty);
     let l = lines(&block);
     assert!(values(&l, "x-forwarded-prefix").is_empty());
     assert!(values(&l, "x-forwarded-host").is_empty());
@@ -99,7 +106,7 @@ fn hop_by_hop_headers_stay_behind() {
         ("expect", "100-continue"),
         ("x-kept", "yes"),
     ]);
-    let l = lines(&upstream_header_block(&mut cx, &h, Framing::Chunked));
+    let l = lines(&block_of(&mut cx, &h, Framing::Chunked));
     for gone in [
         "x-secret",
         "keep-alive",
@@ -121,7 +128,7 @@ fn hop_by_hop_headers_stay_behind() {
 
     // another TE is dropped
     let h = headers(&[("te", "gzip")]);
-    let l = lines(&upstream_header_block(&mut cx, &h, Framing::Empty));
+    let l = lines(&block_of(&mut cx, &h, Framing::Empty));
     assert!(values(&l, "te").is_empty());
 }
 
@@ -129,20 +136,16 @@ fn hop_by_hop_headers_stay_behind() {
 fn the_body_length_is_announced_once() {
     let mut cx = ctx();
     let h = headers(&[("content-length", "003")]);
-    let l = lines(&upstream_header_block(&mut cx, &h, Framing::Length(3)));
+    let l = lines(&block_of(&mut cx, &h, Framing::Length(3)));
     assert_eq!(
         values(&l, "content-length"),
         ["3"],
         "the parsed number, once"
     );
-    let l = lines(&upstream_header_block(
-        &mut cx,
-        &HeaderMap::new(),
-        Framing::Length(12),
-    ));
+    let l = lines(&block_of(&mut cx, &HeaderMap::new(), Framing::Length(12)));
     assert_eq!(values(&l, "content-length"), ["12"]);
     let h = headers(&[("content-length", "0")]);
-    let l = lines(&upstream_header_block(&mut cx, &h, Framing::Empty));
+    let l = lines(&block_of(&mut cx, &h, Framing::Empty));
     assert_eq!(values(&l, "content-length"), ["0"]);
 }
 
