@@ -28,6 +28,7 @@
 //! # let _ = plugin;
 //! ```
 
+mod fields;
 mod hmac;
 mod token;
 
@@ -37,6 +38,8 @@ use aws_lc_rs::signature::{self as sig, ParsedPublicKey, VerificationAlgorithm};
 use bytes::Bytes;
 use http::{header, HeaderName, HeaderValue, Method};
 use serde_json::{Map, Value};
+
+use fields::Field;
 
 pub use hmac::{HmacHash, HmacKey};
 pub use token::base64url_decode;
@@ -534,20 +537,19 @@ impl Jwt {
             [token::Found::Flag] => return Err(self.refuse(&b.unrecognizable)),
             _ => return Err(self.refuse(&b.multiple)),
         };
-        let jwt = token::decode(raw).map_err(|e| self.refuse(&b.bad[e as usize]))?;
-        let name = self.key_claim_name;
-        fn present(v: Option<&Value>) -> Option<&Value> {
-            v.filter(|v| !matches!(v, Value::Bool(false)))
-        }
-        let key = present(jwt.claims.get(name))
-            .or_else(|| present(jwt.header.get(name)))
-            .ok_or_else(|| self.refuse(&b.no_mandatory))?;
+        let mut scratch = token::Scratch::new();
+        let jwt = token::decode(raw, self.key_claim_name, &mut scratch)
+            .map_err(|e| self.refuse(&b.bad[e as usize]))?;
+        let key = if jwt.claims.key.present() {
+            &jwt.claims.key
+        } else if jwt.header_key.present() {
+            &jwt.header_key
+        } else {
+            return Err(self.refuse(&b.no_mandatory));
+        };
         let secret = match key {
-            Value::String(s) if s.is_empty() => return Err(self.refuse(&b.invalid_claim)),
-            Value::String(s) => self
-                .by_key
-                .get(s.as_str())
-                .and_then(|&i| self.verifiers.get(i)),
+            Field::Str(s) if s.is_empty() => return Err(self.refuse(&b.invalid_claim)),
+            Field::Str(s) => self.by_key.get(&**s).and_then(|&i| self.verifiers.get(i)),
             // Secret keys are strings: nothing else names one.
             _ => None,
         }
@@ -557,8 +559,8 @@ impl Jwt {
         }
         let valid = match &secret.check {
             Check::Invalid => return Err(self.refuse(&b.invalid_key)),
-            Check::Hmac(k) => k.verify(jwt.signed, &jwt.signature),
-            Check::Public(k) => k.verify_sig(jwt.signed, &jwt.signature).is_ok(),
+            Check::Hmac(k) => k.verify(jwt.signed, jwt.signature),
+            Check::Public(k) => k.verify_sig(jwt.signed, jwt.signature).is_ok(),
         };
         if !valid {
             return Err(self.refuse(&b.invalid_signature));
@@ -570,7 +572,11 @@ impl Jwt {
                 Claim::Exp => ("exp", "token expired"),
                 Claim::Nbf => ("nbf", "token not valid yet"),
             };
-            let problem = match jwt.claims.get(name).and_then(Value::as_f64) {
+            let value = match claim {
+                Claim::Exp => &jwt.claims.exp,
+                Claim::Nbf => &jwt.claims.nbf,
+            };
+            let problem = match value.as_f64() {
                 None => Some("must be a number"),
                 Some(v) if *claim == Claim::Exp && v <= now => Some(failed),
                 Some(v) if *claim == Claim::Nbf && v > now => Some(failed),
@@ -581,7 +587,7 @@ impl Jwt {
             }
         }
         if errors.is_empty() && self.maximum_expiration > 0 {
-            let exp = jwt.claims.get("exp").and_then(Value::as_f64);
+            let exp = jwt.claims.exp.as_f64();
             if exp.is_none_or(|e| e - now > f64::from(self.maximum_expiration)) {
                 errors.insert(
                     "exp".to_owned(),

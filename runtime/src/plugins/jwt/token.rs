@@ -3,8 +3,8 @@
 
 use std::borrow::Cow;
 
+use super::fields::{self, Field, Top};
 use http::{header, HeaderMap, HeaderName};
-use serde_json::{Map, Value};
 
 /// One token candidate found in the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,52 +155,79 @@ pub(crate) fn find_tokens<'a>(
     found
 }
 
+/// Digit values by byte; [`INVALID`] for bytes outside the URL-safe alphabet.
+const INVALID: u8 = 0xff;
+const DIGITS: [u8; 256] = {
+    let mut t = [INVALID; 256];
+    let mut i = 0;
+    while i < 26 {
+        t[b'A' as usize + i] = i as u8;
+        t[b'a' as usize + i] = 26 + i as u8;
+        i += 1;
+    }
+    let mut d = 0;
+    while d < 10 {
+        t[b'0' as usize + d] = 52 + d as u8;
+        d += 1;
+    }
+    t[b'-' as usize] = 62;
+    t[b'_' as usize] = 63;
+    t
+};
+
+/// The digits nginx decodes: up to the first `=`.
+fn digits(s: &[u8]) -> &[u8] {
+    &s[..s.iter().position(|&b| b == b'=').unwrap_or(s.len())]
+}
+
+/// The decoded length of `digits` (already cut at `=`); `None` for a length of 1 mod 4.
+fn decoded_len(digits: &[u8]) -> Option<usize> {
+    let n = digits.len();
+    match n % 4 {
+        1 => None,
+        r => Some(n / 4 * 3 + r.saturating_sub(1)),
+    }
+}
+
+/// Decodes `digits` (already cut at `=`, [`decoded_len`] bytes long) into `out`.
+fn decode_digits(digits: &[u8], out: &mut [u8]) -> Option<()> {
+    let mut quads = digits.chunks_exact(4);
+    let mut triples = out.chunks_exact_mut(3);
+    for (q, o) in (&mut quads).zip(&mut triples) {
+        let [a, b, c, d] = [q[0], q[1], q[2], q[3]].map(|x| DIGITS[usize::from(x)]);
+        // Digits are below 64: one test finds any invalid byte.
+        if (a | b | c | d) & 0xc0 != 0 {
+            return None;
+        }
+        let v = u32::from(a) << 18 | u32::from(b) << 12 | u32::from(c) << 6 | u32::from(d);
+        o.copy_from_slice(&v.to_be_bytes()[1..]);
+    }
+    let rest = quads.remainder();
+    let tail = triples.into_remainder();
+    let mut v = 0u32;
+    for &x in rest {
+        let d = DIGITS[usize::from(x)];
+        if d == INVALID {
+            return None;
+        }
+        v = v << 6 | u32::from(d);
+    }
+    // 2 or 3 digits left carry 1 or 2 bytes; their low bits are padding.
+    match (rest.len(), tail) {
+        (0, []) => {}
+        (2, [x]) => *x = (v >> 4) as u8,
+        (3, [x, y]) => [*x, *y] = [(v >> 10) as u8, (v >> 2) as u8],
+        _ => return None,
+    }
+    Some(())
+}
+
 /// nginx's `ngx_decode_base64url`: stops at the first `=`, rejects other characters outside
 /// the url-safe alphabet and a length of 1 mod 4, ignores leftover bits.
 pub fn base64url_decode(s: &[u8]) -> Option<Vec<u8>> {
-    /// Digit values by byte; `INVALID` for bytes outside the URL-safe alphabet.
-    const INVALID: u8 = 0xff;
-    const TABLE: [u8; 256] = {
-        let mut t = [INVALID; 256];
-        let mut i = 0;
-        while i < 26 {
-            t[b'A' as usize + i] = i as u8;
-            t[b'a' as usize + i] = 26 + i as u8;
-            i += 1;
-        }
-        let mut d = 0;
-        while d < 10 {
-            t[b'0' as usize + d] = 52 + d as u8;
-            d += 1;
-        }
-        t[b'-' as usize] = 62;
-        t[b'_' as usize] = 63;
-        t
-    };
-    let len = s.iter().position(|&b| b == b'=').unwrap_or(s.len());
-    if len % 4 == 1 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(len / 4 * 3 + 2);
-    let (mut acc, mut held) = (0u32, 0);
-    for &b in &s[..len] {
-        let v = TABLE[usize::from(b)];
-        if v == INVALID {
-            return None;
-        }
-        acc = acc << 6 | u32::from(v);
-        held += 1;
-        if held == 4 {
-            out.extend_from_slice(&acc.to_be_bytes()[1..]);
-            (acc, held) = (0, 0);
-        }
-    }
-    // 2 or 3 digits left carry 1 or 2 bytes; their low bits are padding.
-    match held {
-        2 => out.push((acc >> 4) as u8),
-        3 => out.extend_from_slice(&[(acc >> 10) as u8, (acc >> 2) as u8]),
-        _ => {}
-    }
+    let digits = digits(s);
+    let mut out = vec![0; decoded_len(digits)?];
+    decode_digits(digits, &mut out)?;
     Some(out)
 }
 
@@ -230,56 +257,108 @@ pub(crate) const KNOWN_ALGS: &[&str] = &[
     "PS384", "PS512", "EdDSA",
 ];
 
+/// Room for the decoded parts of a token, on the caller's stack when they fit.
+pub(crate) struct Scratch {
+    stack: [u8; 768],
+    heap: Vec<u8>,
+}
+
+impl Scratch {
+    pub(crate) fn new() -> Self {
+        Scratch {
+            stack: [0; 768],
+            heap: Vec::new(),
+        }
+    }
+
+    fn get(&mut self, len: usize) -> &mut [u8] {
+        if len <= self.stack.len() {
+            &mut self.stack[..len]
+        } else {
+            self.heap.resize(len, 0);
+            &mut self.heap[..]
+        }
+    }
+}
+
 /// A decoded token.
 #[derive(Debug)]
 pub(crate) struct Decoded<'a> {
     /// `header_64.claims_64`: what the signature covers.
     pub signed: &'a [u8],
-    pub header: Map<String, Value>,
-    /// The claims object; a claims value that is an array or a string has no fields.
-    pub claims: Map<String, Value>,
-    pub alg: String,
-    pub signature: Vec<u8>,
+    /// The header's key claim (`key_claim_name`).
+    pub header_key: Field<'a>,
+    /// The claims' key claim, `exp` and `nbf`; all missing when the claims are an array or a
+    /// string.
+    pub claims: Claims<'a>,
+    pub alg: &'a str,
+    pub signature: &'a [u8],
+}
+
+/// The claims the plugin reads.
+#[derive(Debug, Default)]
+pub(crate) struct Claims<'a> {
+    pub key: Field<'a>,
+    pub exp: Field<'a>,
+    pub nbf: Field<'a>,
 }
 
 /// Kong's `decode_token`: three `.`-separated base64url parts (the third takes the rest).
-pub(crate) fn decode(token: &[u8]) -> Result<Decoded<'_>, BadToken> {
+/// `key_claim_name` is the member looked up in the claims, then the header.
+pub(crate) fn decode<'a>(
+    token: &'a [u8],
+    key_claim_name: &str,
+    scratch: &'a mut Scratch,
+) -> Result<Decoded<'a>, BadToken> {
     let mut parts = token.splitn(3, |&b| b == b'.');
     let header_64 = parts.next().unwrap_or_default();
     let claims_64 = parts.next().ok_or(BadToken::Json)?;
     let signature_64 = parts.next();
-    let json = |part: &[u8]| -> Result<Value, BadToken> {
-        let bytes = base64url_decode(part).ok_or(BadToken::Json)?;
-        serde_json::from_slice(&bytes).map_err(|_| BadToken::Json)
+    let (header_d, claims_d) = (digits(header_64), digits(claims_64));
+    let (header_len, claims_len) = (decoded_len(header_d), decoded_len(claims_d));
+    let signature_d = signature_64.map(digits);
+    let signature_len = signature_d.and_then(decoded_len);
+    let total = header_len.unwrap_or(0) + claims_len.unwrap_or(0) + signature_len.unwrap_or(0);
+    let buf = scratch.get(total);
+    let (header_buf, rest) = buf.split_at_mut(header_len.unwrap_or(0));
+    let (claims_buf, signature_buf) = rest.split_at_mut(claims_len.unwrap_or(0));
+    header_len.ok_or(BadToken::Json)?;
+    decode_digits(header_d, header_buf).ok_or(BadToken::Json)?;
+    let header = fields::pick(header_buf, ["alg", key_claim_name]).map_err(|_| BadToken::Json)?;
+    claims_len.ok_or(BadToken::Json)?;
+    decode_digits(claims_d, claims_buf).ok_or(BadToken::Json)?;
+    let claims =
+        fields::pick(claims_buf, [key_claim_name, "exp", "nbf"]).map_err(|_| BadToken::Json)?;
+    // An array has no `alg`; Kong fails on scalars too (a string has no `alg`; a number,
+    // boolean or null makes its handler raise an error, 500 — Kiln answers 401).
+    let Top::Object([alg, header_key]) = header else {
+        return Err(BadToken::Alg);
     };
-    let header = json(header_64)?;
-    let claims = json(claims_64)?;
-    let header = match header {
-        Value::Object(m) => m,
-        // An array has no `alg`; Kong fails on scalars too (a string has no `alg`; a number,
-        // boolean or null makes its handler raise an error, 500 — Kiln answers 401).
-        _ => return Err(BadToken::Alg),
-    };
-    let alg = match header.get("alg") {
-        Some(Value::String(a)) if KNOWN_ALGS.contains(&a.as_str()) => a.clone(),
+    let alg = match alg {
+        Field::Str(a) => KNOWN_ALGS
+            .iter()
+            .find(|k| **k == a)
+            .copied()
+            .ok_or(BadToken::Alg)?,
         _ => return Err(BadToken::Alg),
     };
     let claims = match claims {
-        Value::Object(m) => m,
-        Value::Array(_) | Value::String(_) => Map::new(),
+        Top::Object([key, exp, nbf]) => Claims { key, exp, nbf },
+        Top::Array | Top::String => Claims::default(),
         // `false` is Kong's `invalid claims`; null, numbers and `true` make Kong raise (500).
-        _ => return Err(BadToken::Claims),
+        Top::Scalar => return Err(BadToken::Claims),
     };
-    let signature = signature_64
-        .and_then(base64url_decode)
-        .ok_or(BadToken::Signature)?;
+    match (signature_d, signature_len) {
+        (Some(d), Some(_)) => decode_digits(d, signature_buf).ok_or(BadToken::Signature)?,
+        _ => return Err(BadToken::Signature),
+    }
     let signed_len = header_64.len() + 1 + claims_64.len();
     Ok(Decoded {
         signed: &token[..signed_len],
-        header,
+        header_key,
         claims,
         alg,
-        signature,
+        signature: signature_buf,
     })
 }
 
@@ -419,13 +498,25 @@ mod tests {
             (format!("{h}.{c}.x"), Err(BadToken::Signature)),
         ];
         for (token, want) in cases {
-            let got = decode(token.as_bytes()).map(|_| ());
+            let mut scratch = Scratch::new();
+            let got = decode(token.as_bytes(), "iss", &mut scratch).map(|_| ());
             assert_eq!(&got, want, "{token}");
         }
         let token = format!("{h}.{c}.c2ln");
-        let d = decode(token.as_bytes()).expect("valid");
+        let mut scratch = Scratch::new();
+        let d = decode(token.as_bytes(), "iss", &mut scratch).expect("valid");
         assert_eq!(d.signed, format!("{h}.{c}").as_bytes());
         assert_eq!(d.signature, b"sig");
         assert_eq!(d.alg, "HS256");
+        assert_eq!(d.claims.key, Field::Str("a".into()));
+        assert_eq!(d.header_key, Field::Missing);
+
+        // Parts longer than the stack buffer are decoded on the heap.
+        let long = b64(&format!(r#"{{"iss":"a","pad":"{}"}}"#, "x".repeat(2000)));
+        let token = format!("{h}.{long}.c2ln");
+        let mut scratch = Scratch::new();
+        let d = decode(token.as_bytes(), "iss", &mut scratch).expect("valid");
+        assert_eq!(d.claims.key, Field::Str("a".into()));
+        assert_eq!(d.signature, b"sig");
     }
 }
