@@ -311,6 +311,8 @@ enum Check {
 
 struct Verifier {
     key: &'static str,
+    /// `key` as the `X-Credential-Identifier` value.
+    key_value: Option<HeaderValue>,
     consumer: u32,
     algorithm: Algorithm,
     check: Check,
@@ -333,6 +335,8 @@ pub struct Jwt {
     anonymous: Option<u32>,
     run_on_preflight: bool,
     consumers: &'static [ConsumerSpec],
+    /// The consumers' upstream header values, indexed as `consumers`.
+    consumer_headers: Vec<consumer::ConsumerHeaders>,
     by_key: HashMap<&'static str, usize>,
     verifiers: Vec<Verifier>,
     www_authenticate: HeaderValue,
@@ -457,6 +461,7 @@ impl Jwt {
             }
             verifiers.push(Verifier {
                 key: s.key,
+                key_value: consumer::static_value(s.key),
                 consumer: s.consumer,
                 algorithm: s.algorithm,
                 check,
@@ -476,6 +481,7 @@ impl Jwt {
             anonymous: config.anonymous,
             run_on_preflight: config.run_on_preflight,
             consumers: config.consumers,
+            consumer_headers: consumer::ConsumerHeaders::for_all(config.consumers),
             by_key,
             verifiers,
             www_authenticate: header(base)?,
@@ -613,14 +619,13 @@ impl Jwt {
         }
         match self.authenticate(req) {
             Ok(v) => {
-                let (consumer, key) = (v.consumer, v.key);
-                consumer::authenticate(
+                consumer::authenticate_prepared(
                     cx,
                     req.headers_mut(),
-                    self.consumers,
-                    consumer,
-                    Some(key.to_owned()),
-                    false,
+                    v.consumer,
+                    self.consumer_headers.get(v.consumer as usize),
+                    v.key.to_owned(),
+                    v.key_value.as_ref(),
                 );
                 ControlFlow::Continue(())
             }
