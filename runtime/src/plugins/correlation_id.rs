@@ -166,10 +166,13 @@ fn process_uuid() -> &'static str {
 /// A random UUID v4 from `fastrand` (no syscall per id), lower-case hyphenated.
 pub fn random_uuid() -> String {
     let bytes = fastrand::u128(..).to_le_bytes();
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    // Written into a buffer: no formatter machinery per id.
     uuid::Builder::from_random_bytes(bytes)
         .into_uuid()
         .hyphenated()
-        .to_string()
+        .encode_lower(&mut text)
+        .to_owned()
 }
 
 /// Kong's `tracker` id at time `now`.
