@@ -532,19 +532,19 @@ impl Jwt {
             self.cookie_names,
             &self.header_names,
         );
-        let raw = match found.as_slice() {
-            [] => {
+        let raw = match found {
+            token::Tokens::None => {
                 return Err(Refusal {
                     body: b.unauthorized.clone(),
                     no_token: true,
                 })
             }
-            [token::Found::Token(t)] => t,
-            [token::Found::Flag] => return Err(self.refuse(&b.unrecognizable)),
-            _ => return Err(self.refuse(&b.multiple)),
+            token::Tokens::One(token::Found::Token(t)) => t,
+            token::Tokens::One(token::Found::Flag) => return Err(self.refuse(&b.unrecognizable)),
+            token::Tokens::Several => return Err(self.refuse(&b.multiple)),
         };
         let mut scratch = token::Scratch::new();
-        let jwt = token::decode(raw, self.key_claim_name, &mut scratch)
+        let jwt = token::decode(&raw, self.key_claim_name, &mut scratch)
             .map_err(|e| self.refuse(&b.bad[e as usize]))?;
         let key = if jwt.claims.key.present() {
             &jwt.claims.key

@@ -132,10 +132,14 @@ impl<'a> Scanner<'a> {
                 let key = self.string()?;
                 self.eat(b':')?;
                 self.space();
-                if names.contains(&key) {
+                let mut hits = [false; N];
+                for (hit, name) in hits.iter_mut().zip(names) {
+                    *hit = name.len() == key.len() && name == key;
+                }
+                if hits.contains(&true) {
                     let value = self.field()?;
-                    for (slot, name) in out.iter_mut().zip(names) {
-                        if name == key {
+                    for (slot, hit) in out.iter_mut().zip(hits) {
+                        if hit {
                             *slot = value.clone();
                         }
                     }
@@ -157,23 +161,25 @@ impl<'a> Scanner<'a> {
         (self.at == self.text.len()).then_some(out)
     }
 
-    /// A string of printable ASCII without escapes, after its opening quote is next.
+    /// A string of printable ASCII without escapes, when its opening quote is next.
     fn string(&mut self) -> Option<&'a str> {
         if self.peek()? != b'"' {
             return None;
         }
         let start = self.at + 1;
-        let len = self.text.get(start..)?.iter().position(|&b| b == b'"')?;
-        let body = self.text.get(start..start + len)?;
-        if !body
-            .iter()
-            .all(|&b| (0x20..0x7f).contains(&b) && b != b'\\')
-        {
-            return None;
+        let rest = self.text.get(start..)?;
+        let mut len = 0;
+        loop {
+            match *rest.get(len)? {
+                b'"' => break,
+                b'\\' => return None,
+                0x20..=0x7e => len += 1,
+                _ => return None,
+            }
         }
         self.at = start + len + 1;
         // Printable ASCII is UTF-8.
-        std::str::from_utf8(body).ok()
+        std::str::from_utf8(&rest[..len]).ok()
     }
 
     /// An integer of at most [`MAX_DIGITS`] digits, no leading zero, no `-0`.

@@ -114,7 +114,26 @@ pub(crate) fn bearer(value: &[u8]) -> Option<&[u8]> {
     None
 }
 
-/// Every distinct non-empty token in the request: query arguments, then cookies, then
+/// What [`find_tokens`] found: Kong only needs to know whether there was none, exactly
+/// one distinct candidate, or several.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Tokens<'a> {
+    None,
+    One(Found<'a>),
+    Several,
+}
+
+impl<'a> Tokens<'a> {
+    fn add(&mut self, f: Found<'a>) {
+        match self {
+            Tokens::None => *self = Tokens::One(f),
+            Tokens::One(seen) if *seen == f => {}
+            _ => *self = Tokens::Several,
+        }
+    }
+}
+
+/// The distinct non-empty tokens in the request: query arguments, then cookies, then
 /// headers (Kong's `retrieve_tokens`). `header_names` are already lower-case with `-`.
 pub(crate) fn find_tokens<'a>(
     query: Option<&'a str>,
@@ -122,34 +141,29 @@ pub(crate) fn find_tokens<'a>(
     uri_param_names: &[&str],
     cookie_names: &[&str],
     header_names: &[HeaderName],
-) -> Vec<Found<'a>> {
-    let mut found: Vec<Found<'a>> = Vec::new();
-    let mut add = |f: Found<'a>| {
-        if !found.contains(&f) {
-            found.push(f);
-        }
-    };
+) -> Tokens<'a> {
+    let mut found = Tokens::None;
     if let (Some(q), false) = (query, uri_param_names.is_empty()) {
         for (name, value) in query_args(q) {
             if !uri_param_names.iter().any(|n| n.as_bytes() == &*name) {
                 continue;
             }
             match value {
-                None => add(Found::Flag),
+                None => found.add(Found::Flag),
                 Some(v) if v.is_empty() => {}
-                Some(v) => add(Found::Token(v)),
+                Some(v) => found.add(Found::Token(v)),
             }
         }
     }
     for name in cookie_names {
         if let Some(v) = cookie(headers, name).filter(|v| !v.is_empty()) {
-            add(Found::Token(Cow::Borrowed(v)));
+            found.add(Found::Token(Cow::Borrowed(v)));
         }
     }
     for name in header_names {
         // Kong reads the first value of a repeated header.
         if let Some(token) = headers.get(name).and_then(|v| bearer(v.as_bytes())) {
-            add(Found::Token(Cow::Borrowed(token)));
+            found.add(Found::Token(Cow::Borrowed(token)));
         }
     }
     found
@@ -175,59 +189,59 @@ const DIGITS: [u8; 256] = {
     t
 };
 
-/// The digits nginx decodes: up to the first `=`.
-fn digits(s: &[u8]) -> &[u8] {
-    &s[..s.iter().position(|&b| b == b'=').unwrap_or(s.len())]
-}
-
-/// The decoded length of `digits` (already cut at `=`); `None` for a length of 1 mod 4.
-fn decoded_len(digits: &[u8]) -> Option<usize> {
-    let n = digits.len();
-    match n % 4 {
-        1 => None,
-        r => Some(n / 4 * 3 + r.saturating_sub(1)),
-    }
-}
-
-/// Decodes `digits` (already cut at `=`, [`decoded_len`] bytes long) into `out`.
-fn decode_digits(digits: &[u8], out: &mut [u8]) -> Option<()> {
-    let mut quads = digits.chunks_exact(4);
-    let mut triples = out.chunks_exact_mut(3);
-    for (q, o) in (&mut quads).zip(&mut triples) {
+/// Decodes the base64url digits at the start of `s` into `out`, up to the first byte
+/// outside the alphabet or the end: the bytes written and the digits read. `None` when the
+/// digits are 1 mod 4 long or `out` (`s.len() / 4 * 3 + 2` bytes are enough) is too short.
+fn decode_run(s: &[u8], out: &mut [u8]) -> Option<(usize, usize)> {
+    let (mut read, mut written) = (0, 0);
+    // Four digits at a time while all four are valid.
+    for (q, o) in s.chunks_exact(4).zip(out.chunks_exact_mut(3)) {
         let [a, b, c, d] = [q[0], q[1], q[2], q[3]].map(|x| DIGITS[usize::from(x)]);
         // Digits are below 64: one test finds any invalid byte.
         if (a | b | c | d) & 0xc0 != 0 {
-            return None;
+            break;
         }
         let v = u32::from(a) << 18 | u32::from(b) << 12 | u32::from(c) << 6 | u32::from(d);
-        o.copy_from_slice(&v.to_be_bytes()[1..]);
+        let [_, x, y, z] = v.to_be_bytes();
+        o[0] = x;
+        o[1] = y;
+        o[2] = z;
+        read += 4;
+        written += 3;
     }
-    let rest = quads.remainder();
-    let tail = triples.into_remainder();
-    let mut v = 0u32;
-    for &x in rest {
-        let d = DIGITS[usize::from(x)];
+    let (mut v, mut held) = (0u32, 0);
+    while let Some(&d) = s.get(read + held).map(|&x| &DIGITS[usize::from(x)]) {
         if d == INVALID {
+            break;
+        }
+        if held == 3 {
+            // Only when `out` was too short for the loop above.
             return None;
         }
         v = v << 6 | u32::from(d);
+        held += 1;
     }
     // 2 or 3 digits left carry 1 or 2 bytes; their low bits are padding.
-    match (rest.len(), tail) {
-        (0, []) => {}
-        (2, [x]) => *x = (v >> 4) as u8,
-        (3, [x, y]) => [*x, *y] = [(v >> 10) as u8, (v >> 2) as u8],
-        _ => return None,
+    match held {
+        0 => {}
+        1 => return None,
+        2 => *out.get_mut(written)? = (v >> 4) as u8,
+        _ => out
+            .get_mut(written..written + 2)?
+            .copy_from_slice(&[(v >> 10) as u8, (v >> 2) as u8]),
     }
-    Some(())
+    Some((written + held.saturating_sub(1), read + held))
 }
 
 /// nginx's `ngx_decode_base64url`: stops at the first `=`, rejects other characters outside
 /// the url-safe alphabet and a length of 1 mod 4, ignores leftover bits.
 pub fn base64url_decode(s: &[u8]) -> Option<Vec<u8>> {
-    let digits = digits(s);
-    let mut out = vec![0; decoded_len(digits)?];
-    decode_digits(digits, &mut out)?;
+    let mut out = vec![0; s.len() / 4 * 3 + 2];
+    let (written, read) = decode_run(s, &mut out)?;
+    if !matches!(s.get(read), None | Some(b'=')) {
+        return None;
+    }
+    out.truncate(written);
     Some(out)
 }
 
@@ -303,6 +317,23 @@ pub(crate) struct Claims<'a> {
     pub nbf: Field<'a>,
 }
 
+/// Where a token part that starts at `start` ends (the next `.` or the end), after its
+/// digits ran to `stop`; `None` when a byte outside the alphabet other than `=` ends them.
+fn part_end(token: &[u8], start: usize, stop: usize) -> Option<usize> {
+    let dot = |from: usize| {
+        token
+            .get(from..)
+            .and_then(|rest| rest.iter().position(|&b| b == b'.'))
+            .map_or(token.len(), |p| from + p)
+    };
+    match token.get(start + stop) {
+        None | Some(b'.') => Some(start + stop),
+        // nginx ignores everything after a `=`, up to the part's end.
+        Some(b'=') => Some(dot(start + stop)),
+        Some(_) => None,
+    }
+}
+
 /// Kong's `decode_token`: three `.`-separated base64url parts (the third takes the rest).
 /// `key_claim_name` is the member looked up in the claims, then the header.
 pub(crate) fn decode<'a>(
@@ -310,23 +341,25 @@ pub(crate) fn decode<'a>(
     key_claim_name: &str,
     scratch: &'a mut Scratch,
 ) -> Result<Decoded<'a>, BadToken> {
-    let mut parts = token.splitn(3, |&b| b == b'.');
-    let header_64 = parts.next().unwrap_or_default();
-    let claims_64 = parts.next().ok_or(BadToken::Json)?;
-    let signature_64 = parts.next();
-    let (header_d, claims_d) = (digits(header_64), digits(claims_64));
-    let (header_len, claims_len) = (decoded_len(header_d), decoded_len(claims_d));
-    let signature_d = signature_64.map(digits);
-    let signature_len = signature_d.and_then(decoded_len);
-    let total = header_len.unwrap_or(0) + claims_len.unwrap_or(0) + signature_len.unwrap_or(0);
-    let buf = scratch.get(total);
-    let (header_buf, rest) = buf.split_at_mut(header_len.unwrap_or(0));
-    let (claims_buf, signature_buf) = rest.split_at_mut(claims_len.unwrap_or(0));
-    header_len.ok_or(BadToken::Json)?;
-    decode_digits(header_d, header_buf).ok_or(BadToken::Json)?;
+    // Each part decodes to at most digits / 4 * 3 + 2 bytes.
+    let buf = scratch.get(token.len() / 4 * 3 + 6);
+    let (header_len, read) = decode_run(token, buf).ok_or(BadToken::Json)?;
+    let header_end = part_end(token, 0, read).ok_or(BadToken::Json)?;
+    // No claims part.
+    let claims_start = (header_end < token.len())
+        .then_some(header_end + 1)
+        .ok_or(BadToken::Json)?;
+    let (header_buf, rest) = buf.split_at_mut(header_len);
+    let (claims_len, read) = decode_run(&token[claims_start..], rest).ok_or(BadToken::Json)?;
+    let claims_end = part_end(token, claims_start, read).ok_or(BadToken::Json)?;
+    let (claims_buf, signature_buf) = rest.split_at_mut(claims_len);
+    // The third part is the rest of the token, dots included.
+    let signature = match token.get(claims_end + 1..) {
+        Some(s) => decode_run(s, signature_buf)
+            .filter(|&(_, read)| matches!(s.get(read), None | Some(b'='))),
+        None => None,
+    };
     let header = fields::pick(header_buf, ["alg", key_claim_name]).map_err(|_| BadToken::Json)?;
-    claims_len.ok_or(BadToken::Json)?;
-    decode_digits(claims_d, claims_buf).ok_or(BadToken::Json)?;
     let claims =
         fields::pick(claims_buf, [key_claim_name, "exp", "nbf"]).map_err(|_| BadToken::Json)?;
     // An array has no `alg`; Kong fails on scalars too (a string has no `alg`; a number,
@@ -348,17 +381,13 @@ pub(crate) fn decode<'a>(
         // `false` is Kong's `invalid claims`; null, numbers and `true` make Kong raise (500).
         Top::Scalar => return Err(BadToken::Claims),
     };
-    match (signature_d, signature_len) {
-        (Some(d), Some(_)) => decode_digits(d, signature_buf).ok_or(BadToken::Signature)?,
-        _ => return Err(BadToken::Signature),
-    }
-    let signed_len = header_64.len() + 1 + claims_64.len();
+    let (signature_len, _) = signature.ok_or(BadToken::Signature)?;
     Ok(Decoded {
-        signed: &token[..signed_len],
+        signed: &token[..claims_end],
         header_key,
         claims,
         alg,
-        signature: signature_buf,
+        signature: &signature_buf[..signature_len],
     })
 }
 
@@ -437,6 +466,153 @@ mod tests {
                 "{len}"
             );
         }
+    }
+
+    /// The decoder as it was: split on `.`, nginx's base64url byte by byte, `Value`s.
+    fn reference_decode(
+        token: &[u8],
+    ) -> Result<(Vec<u8>, Vec<u8>, String, Field<'static>), BadToken> {
+        fn b64(s: &[u8]) -> Option<Vec<u8>> {
+            let len = s.iter().position(|&b| b == b'=').unwrap_or(s.len());
+            if len % 4 == 1 {
+                return None;
+            }
+            let mut out = Vec::new();
+            let (mut acc, mut held) = (0u32, 0);
+            for &b in &s[..len] {
+                let v = DIGITS[usize::from(b)];
+                if v == INVALID {
+                    return None;
+                }
+                acc = acc << 6 | u32::from(v);
+                held += 1;
+                if held == 4 {
+                    out.extend_from_slice(&acc.to_be_bytes()[1..]);
+                    (acc, held) = (0, 0);
+                }
+            }
+            match held {
+                2 => out.push((acc >> 4) as u8),
+                3 => out.extend_from_slice(&[(acc >> 10) as u8, (acc >> 2) as u8]),
+                _ => {}
+            }
+            Some(out)
+        }
+        use serde_json::Value;
+        let mut parts = token.splitn(3, |&b| b == b'.');
+        let header_64 = parts.next().unwrap_or_default();
+        let claims_64 = parts.next().ok_or(BadToken::Json)?;
+        let signature_64 = parts.next();
+        let json = |part: &[u8]| -> Result<Value, BadToken> {
+            let bytes = b64(part).ok_or(BadToken::Json)?;
+            serde_json::from_slice(&bytes).map_err(|_| BadToken::Json)
+        };
+        let header = json(header_64)?;
+        let claims = json(claims_64)?;
+        let Value::Object(header) = header else {
+            return Err(BadToken::Alg);
+        };
+        let alg = match header.get("alg") {
+            Some(Value::String(a)) if KNOWN_ALGS.contains(&a.as_str()) => a.clone(),
+            _ => return Err(BadToken::Alg),
+        };
+        let key = match claims {
+            Value::Object(m) => match m.get("iss") {
+                None => Field::Missing,
+                Some(Value::Bool(false)) => Field::False,
+                Some(Value::String(s)) => Field::Str(s.clone().into()),
+                Some(Value::Number(n)) => Field::Num(n.as_f64().unwrap_or_default()),
+                Some(_) => Field::Other,
+            },
+            Value::Array(_) | Value::String(_) => Field::Missing,
+            _ => return Err(BadToken::Claims),
+        };
+        let signature = signature_64.and_then(b64).ok_or(BadToken::Signature)?;
+        let signed = token[..header_64.len() + 1 + claims_64.len()].to_vec();
+        Ok((signed, signature, alg, key))
+    }
+
+    #[test]
+    fn decode_agrees_with_the_reference() {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let header = b"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
+        let claims = b"eyJpc3MiOiJtb2JpbGUtYXBwIiwiZXhwIjoxNzY0MzE1OTAzfQ";
+        let mut rng = fastrand::Rng::with_seed(5);
+        let mut oks = 0;
+        for i in 0..100_000 {
+            let mut token: Vec<u8> = Vec::new();
+            for part in 0..rng.usize(1..5) {
+                if part > 0 {
+                    token.push(b'.');
+                }
+                match rng.usize(..8) {
+                    0 => token.extend_from_slice(header),
+                    1 => token.extend_from_slice(claims),
+                    _ => {}
+                }
+                for _ in 0..rng.usize(0..6) {
+                    token.push(match rng.usize(..12) {
+                        0 => b'=',
+                        1 => b'.',
+                        2 => b'!',
+                        _ => ALPHABET[rng.usize(..64)],
+                    });
+                }
+            }
+            if i % 4 == 0 {
+                // Mostly well-formed: header.claims.signature with noise.
+                token = [&header[..], b".", &claims[..], b".", &token[..]].concat();
+            }
+            let mut scratch = Scratch::new();
+            let got = decode(&token, "iss", &mut scratch).map(|d| {
+                (
+                    d.signed.to_vec(),
+                    d.signature.to_vec(),
+                    d.alg.to_owned(),
+                    d.claims.key.clone(),
+                )
+            });
+            let want = reference_decode(&token);
+            oks += usize::from(want.is_ok());
+            assert_eq!(got, want, "{}", String::from_utf8_lossy(&token));
+        }
+        assert!(oks > 1000, "{oks}");
+    }
+
+    #[test]
+    fn distinct_tokens() {
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, "Bearer a".parse().expect("value"));
+        let names = [header::AUTHORIZATION];
+        let one = |t: &'static str| Tokens::One(Found::Token(Cow::Borrowed(t.as_bytes())));
+        let cases: &[(Option<&str>, Tokens<'_>)] = &[
+            (None, one("a")),
+            (Some("jwt=a"), one("a")),
+            (Some("jwt=a&jwt=a"), one("a")),
+            (Some("jwt=b"), Tokens::Several),
+            (Some("jwt="), one("a")),
+            (Some("jwt&x=1"), Tokens::Several),
+        ];
+        for (query, want) in cases {
+            assert_eq!(
+                &find_tokens(*query, &h, &["jwt"], &[], &names),
+                want,
+                "{query:?}"
+            );
+        }
+        let empty = HeaderMap::new();
+        assert_eq!(
+            find_tokens(None, &empty, &["jwt"], &[], &names),
+            Tokens::None
+        );
+        assert_eq!(
+            find_tokens(Some("jwt"), &empty, &["jwt"], &[], &names),
+            Tokens::One(Found::Flag)
+        );
+        assert_eq!(
+            find_tokens(Some("jwt&jwt=x"), &empty, &["jwt"], &[], &names),
+            Tokens::Several
+        );
     }
 
     #[test]
