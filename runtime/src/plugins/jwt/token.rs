@@ -189,6 +189,27 @@ const DIGITS: [u8; 256] = {
     t
 };
 
+/// `DIGITS` placed for each position of a group of four digits (the first digit's bits
+/// highest), an invalid byte setting bit 24 instead: OR-ing a group's four entries gives
+/// its three bytes, or a value above `0xff_ffff`.
+const PLACED: [[u32; 256]; 4] = {
+    let mut t = [[0u32; 256]; 4];
+    let mut b = 0;
+    while b < 256 {
+        let mut pos = 0;
+        while pos < 4 {
+            t[pos][b] = if DIGITS[b] == INVALID {
+                1 << 24
+            } else {
+                (DIGITS[b] as u32) << (18 - 6 * pos)
+            };
+            pos += 1;
+        }
+        b += 1;
+    }
+    t
+};
+
 /// Decodes the base64url digits at the start of `s` into `out`, up to the first byte
 /// outside the alphabet or the end: the bytes written and the digits read. `None` when the
 /// digits are 1 mod 4 long or `out` (`s.len() / 4 * 3 + 2` bytes are enough) is too short.
@@ -196,12 +217,13 @@ fn decode_run(s: &[u8], out: &mut [u8]) -> Option<(usize, usize)> {
     let (mut read, mut written) = (0, 0);
     // Four digits at a time while all four are valid.
     for (q, o) in s.chunks_exact(4).zip(out.chunks_exact_mut(3)) {
-        let [a, b, c, d] = [q[0], q[1], q[2], q[3]].map(|x| DIGITS[usize::from(x)]);
-        // Digits are below 64: one test finds any invalid byte.
-        if (a | b | c | d) & 0xc0 != 0 {
+        let v = PLACED[0][usize::from(q[0])]
+            | PLACED[1][usize::from(q[1])]
+            | PLACED[2][usize::from(q[2])]
+            | PLACED[3][usize::from(q[3])];
+        if v > 0xff_ffff {
             break;
         }
-        let v = u32::from(a) << 18 | u32::from(b) << 12 | u32::from(c) << 6 | u32::from(d);
         let [_, x, y, z] = v.to_be_bytes();
         o[0] = x;
         o[1] = y;
