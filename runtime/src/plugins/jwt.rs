@@ -335,6 +335,8 @@ pub struct Jwt {
     anonymous: Option<u32>,
     run_on_preflight: bool,
     consumers: &'static [ConsumerSpec],
+    /// Common token headers of the secrets' algorithms, recognised without decoding.
+    known_headers: Vec<token::KnownHeader>,
     /// The consumers' upstream header values, indexed as `consumers`.
     consumer_headers: Vec<consumer::ConsumerHeaders>,
     by_key: HashMap<&'static str, usize>,
@@ -482,6 +484,10 @@ impl Jwt {
             run_on_preflight: config.run_on_preflight,
             consumers: config.consumers,
             consumer_headers: consumer::ConsumerHeaders::for_all(config.consumers),
+            known_headers: token::known_headers(
+                config.secrets.iter().map(|s| s.algorithm.as_str()),
+                name,
+            ),
             by_key,
             verifiers,
             www_authenticate: header(base)?,
@@ -544,7 +550,7 @@ impl Jwt {
             token::Tokens::Several => return Err(self.refuse(&b.multiple)),
         };
         let mut scratch = token::Scratch::new();
-        let jwt = token::decode(&raw, self.key_claim_name, &mut scratch)
+        let jwt = token::decode(&raw, self.key_claim_name, &self.known_headers, &mut scratch)
             .map_err(|e| self.refuse(&b.bad[e as usize]))?;
         let key = if jwt.claims.key.present() {
             &jwt.claims.key

@@ -339,6 +339,60 @@ pub(crate) struct Claims<'a> {
     pub nbf: Field<'a>,
 }
 
+/// A token header text common enough to recognise in its encoded form, with what
+/// decoding it gives (`{"alg":"HS256","typ":"JWT"}` and its members the other way round,
+/// per algorithm a secret uses).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct KnownHeader {
+    encoded: Vec<u8>,
+    alg: &'static str,
+}
+
+/// base64url without padding.
+fn base64url_encode(bytes: &[u8]) -> Vec<u8> {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = Vec::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let mut group = [0u8; 3];
+        group[..chunk.len()].copy_from_slice(chunk);
+        let v = u32::from(group[0]) << 16 | u32::from(group[1]) << 8 | u32::from(group[2]);
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[(v >> (18 - 6 * i) & 63) as usize]);
+        }
+    }
+    out
+}
+
+/// The headers to recognise for tokens of `algs` when the key claim is `key_claim_name`:
+/// each text is decoded as any header would be, and kept only when it yields its
+/// algorithm and no key claim.
+pub(crate) fn known_headers<'s>(
+    algs: impl IntoIterator<Item = &'s str>,
+    key_claim_name: &str,
+) -> Vec<KnownHeader> {
+    let mut out: Vec<KnownHeader> = Vec::new();
+    for alg in algs {
+        for text in [
+            format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#),
+            format!(r#"{{"typ":"JWT","alg":"{alg}"}}"#),
+        ] {
+            let Ok(Top::Object([Field::Str(a), Field::Missing])) =
+                fields::pick(text.as_bytes(), ["alg", key_claim_name])
+            else {
+                continue;
+            };
+            let Some(&alg) = KNOWN_ALGS.iter().find(|k| **k == a) else {
+                continue;
+            };
+            let encoded = base64url_encode(text.as_bytes());
+            if !out.iter().any(|k| k.encoded == encoded) {
+                out.push(KnownHeader { encoded, alg });
+            }
+        }
+    }
+    out
+}
+
 /// Where a token part that starts at `start` ends (the next `.` or the end), after its
 /// digits ran to `stop`; `None` when a byte outside the alphabet other than `=` ends them.
 fn part_end(token: &[u8], start: usize, stop: usize) -> Option<usize> {
@@ -357,16 +411,27 @@ fn part_end(token: &[u8], start: usize, stop: usize) -> Option<usize> {
 }
 
 /// Kong's `decode_token`: three `.`-separated base64url parts (the third takes the rest).
-/// `key_claim_name` is the member looked up in the claims, then the header.
+/// `key_claim_name` is the member looked up in the claims, then the header; a header in
+/// `known` is not decoded again.
 pub(crate) fn decode<'a>(
     token: &'a [u8],
     key_claim_name: &str,
+    known: &[KnownHeader],
     scratch: &'a mut Scratch,
 ) -> Result<Decoded<'a>, BadToken> {
     // Each part decodes to at most digits / 4 * 3 + 2 bytes.
     let buf = scratch.get(token.len() / 4 * 3 + 6);
-    let (header_len, read) = decode_run(token, buf).ok_or(BadToken::Json)?;
-    let header_end = part_end(token, 0, read).ok_or(BadToken::Json)?;
+    let known = known.iter().find(|k| {
+        token.get(..k.encoded.len()) == Some(&k.encoded[..])
+            && token.get(k.encoded.len()) == Some(&b'.')
+    });
+    let (header_len, header_end) = match known {
+        Some(k) => (0, k.encoded.len()),
+        None => {
+            let (len, read) = decode_run(token, buf).ok_or(BadToken::Json)?;
+            (len, part_end(token, 0, read).ok_or(BadToken::Json)?)
+        }
+    };
     // No claims part.
     let claims_start = (header_end < token.len())
         .then_some(header_end + 1)
@@ -381,7 +446,10 @@ pub(crate) fn decode<'a>(
             .filter(|&(_, read)| matches!(s.get(read), None | Some(b'='))),
         None => None,
     };
-    let header = fields::pick(header_buf, ["alg", key_claim_name]).map_err(|_| BadToken::Json)?;
+    let header = match known {
+        Some(k) => Top::Object([Field::Str(Cow::Borrowed(k.alg)), Field::Missing]),
+        None => fields::pick(header_buf, ["alg", key_claim_name]).map_err(|_| BadToken::Json)?,
+    };
     let claims =
         fields::pick(claims_buf, [key_claim_name, "exp", "nbf"]).map_err(|_| BadToken::Json)?;
     // An array has no `alg`; Kong fails on scalars too (a string has no `alg`; a number,
@@ -561,6 +629,10 @@ mod tests {
         let claims = b"eyJpc3MiOiJtb2JpbGUtYXBwIiwiZXhwIjoxNzY0MzE1OTAzfQ";
         let mut rng = fastrand::Rng::with_seed(5);
         let mut oks = 0;
+        // Every other token goes through the recognised-header path when it can.
+        let all_known = known_headers(KNOWN_ALGS.iter().copied(), "iss");
+        assert_eq!(all_known.len(), 2 * KNOWN_ALGS.len());
+        assert!(all_known.iter().any(|k| k.encoded == header));
         for i in 0..100_000 {
             let mut token: Vec<u8> = Vec::new();
             for part in 0..rng.usize(1..5) {
@@ -585,8 +657,9 @@ mod tests {
                 // Mostly well-formed: header.claims.signature with noise.
                 token = [&header[..], b".", &claims[..], b".", &token[..]].concat();
             }
+            let known = if i % 2 == 0 { &all_known[..] } else { &[] };
             let mut scratch = Scratch::new();
-            let got = decode(&token, "iss", &mut scratch).map(|d| {
+            let got = decode(&token, "iss", known, &mut scratch).map(|d| {
                 (
                     d.signed.to_vec(),
                     d.signature.to_vec(),
@@ -635,6 +708,19 @@ mod tests {
             find_tokens(Some("jwt&jwt=x"), &empty, &["jwt"], &[], &names),
             Tokens::Several
         );
+    }
+
+    #[test]
+    fn known_headers_only_where_decoding_gives_the_same() {
+        let hs = known_headers(["HS256", "HS256"], "iss");
+        assert_eq!(hs.len(), 2);
+        assert_eq!(hs[0].encoded, b"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9");
+        assert!(hs.iter().all(|k| k.alg == "HS256"));
+        // A key claim the header text holds: decoded every time.
+        assert!(known_headers(["HS256"], "typ").is_empty());
+        assert!(known_headers(["HS256"], "alg").is_empty());
+        // An algorithm Kong's parser does not know is never recognised.
+        assert!(known_headers(["none"], "iss").is_empty());
     }
 
     #[test]
@@ -697,12 +783,12 @@ mod tests {
         ];
         for (token, want) in cases {
             let mut scratch = Scratch::new();
-            let got = decode(token.as_bytes(), "iss", &mut scratch).map(|_| ());
+            let got = decode(token.as_bytes(), "iss", &[], &mut scratch).map(|_| ());
             assert_eq!(&got, want, "{token}");
         }
         let token = format!("{h}.{c}.c2ln");
         let mut scratch = Scratch::new();
-        let d = decode(token.as_bytes(), "iss", &mut scratch).expect("valid");
+        let d = decode(token.as_bytes(), "iss", &[], &mut scratch).expect("valid");
         assert_eq!(d.signed, format!("{h}.{c}").as_bytes());
         assert_eq!(d.signature, b"sig");
         assert_eq!(d.alg, "HS256");
@@ -713,7 +799,7 @@ mod tests {
         let long = b64(&format!(r#"{{"iss":"a","pad":"{}"}}"#, "x".repeat(2000)));
         let token = format!("{h}.{long}.c2ln");
         let mut scratch = Scratch::new();
-        let d = decode(token.as_bytes(), "iss", &mut scratch).expect("valid");
+        let d = decode(token.as_bytes(), "iss", &[], &mut scratch).expect("valid");
         assert_eq!(d.claims.key, Field::Str("a".into()));
         assert_eq!(d.signature, b"sig");
     }
