@@ -164,8 +164,9 @@ pub fn shown(usages: &[Usage], stop: Option<Period>, now_s: i64) -> Shown {
     out
 }
 
-/// `(X-RateLimit-Limit-<Period>, X-RateLimit-Remaining-<Period>)`, indexed by period.
-const PERIOD_HEADERS: [(HeaderName, HeaderName); 6] = [
+/// `(X-RateLimit-Limit-<Period>, X-RateLimit-Remaining-<Period>)`, indexed by period (a
+/// `static`: indexing a `const` array builds and drops all twelve names each time).
+static PERIOD_HEADERS: [(HeaderName, HeaderName); 6] = [
     (
         HeaderName::from_static("x-ratelimit-limit-second"),
         HeaderName::from_static("x-ratelimit-remaining-second"),
