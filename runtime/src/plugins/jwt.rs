@@ -514,6 +514,16 @@ impl Jwt {
         })
     }
 
+    /// The secret whose `key` is `key`: a scan when there are few (no hashing), else the
+    /// index.
+    fn verifier(&self, key: &str) -> Option<&Verifier> {
+        if self.verifiers.len() <= 8 {
+            self.verifiers.iter().find(|v| v.key == key)
+        } else {
+            self.by_key.get(key).and_then(|&i| self.verifiers.get(i))
+        }
+    }
+
     /// Replaces the clock (seconds since the epoch) used for `exp`, `nbf` and
     /// `maximum_expiration`: for tests.
     pub fn with_clock(mut self, now: fn() -> u64) -> Self {
@@ -561,7 +571,7 @@ impl Jwt {
         };
         let secret = match key {
             Field::Str(s) if s.is_empty() => return Err(self.refuse(&b.invalid_claim)),
-            Field::Str(s) => self.by_key.get(&**s).and_then(|&i| self.verifiers.get(i)),
+            Field::Str(s) => self.verifier(s),
             // Secret keys are strings: nothing else names one.
             _ => None,
         }

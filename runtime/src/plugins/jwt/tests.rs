@@ -796,3 +796,30 @@ fn malformed_tokens_get_kong_messages() {
         assert_eq!(got, want, "{token}");
     }
 }
+
+#[test]
+fn few_secrets_are_found_by_scanning() {
+    let few = Jwt::new(Config {
+        consumers: &CONSUMERS,
+        secrets: &secrets()[..3],
+        ..Config::DEFAULT
+    })
+    .expect("valid config")
+    .with_clock(now);
+    let hs256 = |iss: &str| {
+        mint(
+            jsonwebtoken::Algorithm::HS256,
+            &hs("alice-secret"),
+            json!({ "iss": iss }),
+        )
+    };
+    assert!(run(&few, &mut ctx(), bearer(&hs256("hs256"))).is_ok());
+    assert_eq!(
+        message(run(&few, &mut ctx(), bearer(&hs256("b64")))),
+        "No credentials found for given 'iss'"
+    );
+    assert_eq!(
+        message(run(&few, &mut ctx(), bearer(&hs256("hs384")))),
+        "Invalid algorithm"
+    );
+}

@@ -89,6 +89,26 @@ fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
 }
 
+/// The position of the first `\n`, eight bytes at a time.
+fn newline(s: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut words = s.chunks_exact(8);
+    for (i, w) in (&mut words).enumerate() {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(w);
+        let x = u64::from_le_bytes(bytes) ^ (ONES * u64::from(b'\n'));
+        // A zero byte in `x` (a newline in `w`) sets its high bit here.
+        if x.wrapping_sub(ONES) & !x & HIGHS != 0 {
+            return w.iter().position(|&b| b == b'\n').map(|p| i * 8 + p);
+        }
+    }
+    let rest = words.remainder();
+    rest.iter()
+        .position(|&b| b == b'\n')
+        .map(|p| s.len() - rest.len() + p)
+}
+
 /// The first match of Kong's unanchored `\s*[Bb]earer\s+(.+)`: the capture.
 pub(crate) fn bearer(value: &[u8]) -> Option<&[u8]> {
     let mut from = 0;
@@ -101,7 +121,7 @@ pub(crate) fn bearer(value: &[u8]) -> Option<&[u8]> {
         let spaces = value[start..].iter().take_while(|&&b| is_space(b)).count();
         let rest = &value[start + spaces..];
         // `.` does not match a newline; header values cannot hold one anyway.
-        let line = &rest[..rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len())];
+        let line = &rest[..newline(rest).unwrap_or(rest.len())];
         if spaces >= 1 && !line.is_empty() {
             return Some(line);
         }
@@ -721,6 +741,27 @@ mod tests {
         assert!(known_headers(["HS256"], "alg").is_empty());
         // An algorithm Kong's parser does not know is never recognised.
         assert!(known_headers(["none"], "iss").is_empty());
+    }
+
+    #[test]
+    fn newline_search() {
+        for len in 0..40 {
+            let mut s = vec![b'a'; len];
+            assert_eq!(newline(&s), None, "{len}");
+            for at in 0..len {
+                s.fill(b'a');
+                s[at] = b'\n';
+                if at + 3 < len {
+                    s[at + 3] = b'\n';
+                }
+                assert_eq!(newline(&s), Some(at), "{len} {at}");
+            }
+        }
+        // Bytes next to 0x0a, and high bytes, are not newlines.
+        assert_eq!(
+            newline(&[0x0b, 0x09, 0x8a, 0xff, 0x0b, 0x0b, 0x0b, 0x0b, 0x0a]),
+            Some(8)
+        );
     }
 
     #[test]
