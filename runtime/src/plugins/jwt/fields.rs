@@ -129,12 +129,13 @@ impl<'a> Scanner<'a> {
         } else {
             loop {
                 self.space();
-                let key = self.string()?;
+                // Names are compared as bytes: no need to make a `str` of the key.
+                let key = self.string_bytes()?;
                 self.eat(b':')?;
                 self.space();
                 let mut hits = [false; N];
                 for (hit, name) in hits.iter_mut().zip(names) {
-                    *hit = name.len() == key.len() && name == key;
+                    *hit = name.as_bytes() == key;
                 }
                 if hits.contains(&true) {
                     let value = self.field()?;
@@ -161,8 +162,9 @@ impl<'a> Scanner<'a> {
         (self.at == self.text.len()).then_some(out)
     }
 
-    /// A string of printable ASCII without escapes, when its opening quote is next.
-    fn string(&mut self) -> Option<&'a str> {
+    /// A string of printable ASCII without escapes, when its opening quote is next: its
+    /// bytes.
+    fn string_bytes(&mut self) -> Option<&'a [u8]> {
         if self.peek()? != b'"' {
             return None;
         }
@@ -178,8 +180,12 @@ impl<'a> Scanner<'a> {
             }
         }
         self.at = start + len + 1;
-        // Printable ASCII is UTF-8.
-        std::str::from_utf8(&rest[..len]).ok()
+        Some(&rest[..len])
+    }
+
+    /// [`Self::string_bytes`] as a `str` (printable ASCII is UTF-8).
+    fn string(&mut self) -> Option<&'a str> {
+        std::str::from_utf8(self.string_bytes()?).ok()
     }
 
     /// An integer of at most [`MAX_DIGITS`] digits, no leading zero, no `-0`.
@@ -232,7 +238,7 @@ impl<'a> Scanner<'a> {
     /// Reads any value at nesting `depth` (1 for a member of the top-level object).
     fn skip(&mut self, depth: usize) -> Option<()> {
         match self.peek()? {
-            b'"' => self.string().map(drop),
+            b'"' => self.string_bytes().map(drop),
             b'-' | b'0'..=b'9' => self.integer().map(drop),
             b't' => self.literal(b"true"),
             b'f' => self.literal(b"false"),
@@ -251,7 +257,7 @@ impl<'a> Scanner<'a> {
                 loop {
                     self.space();
                     if open == b'{' {
-                        self.string()?;
+                        self.string_bytes()?;
                         self.eat(b':')?;
                         self.space();
                     }
