@@ -81,6 +81,75 @@ pub fn set_consumer_headers(
     set_or_clear(headers, X_ANONYMOUS_CONSUMER, anonymous.then_some("true"));
 }
 
+/// A header value borrowing a `'static` string (cloning it copies a pointer), when
+/// `HeaderValue::from_str` accepts the string.
+pub fn static_value(s: &'static str) -> Option<HeaderValue> {
+    HeaderValue::from_str(s).ok()?;
+    HeaderValue::from_maybe_shared(bytes::Bytes::from_static(s.as_bytes())).ok()
+}
+
+/// A consumer's upstream header values, made once at start-up so that accepting a
+/// credential copies them instead of validating and copying the strings per request.
+/// `None` where [`set_consumer_headers`] would clear the header.
+#[derive(Debug, Clone)]
+pub struct ConsumerHeaders {
+    id: Option<HeaderValue>,
+    custom_id: Option<HeaderValue>,
+    username: Option<HeaderValue>,
+}
+
+impl ConsumerHeaders {
+    pub fn new(consumer: &ConsumerSpec) -> Self {
+        ConsumerHeaders {
+            id: static_value(consumer.id),
+            custom_id: consumer.custom_id.and_then(static_value),
+            username: consumer.username.and_then(static_value),
+        }
+    }
+
+    /// One entry per consumer, indexed as `consumers`.
+    pub fn for_all(consumers: &[ConsumerSpec]) -> Vec<ConsumerHeaders> {
+        consumers.iter().map(ConsumerHeaders::new).collect()
+    }
+}
+
+fn set_or_clear_value(headers: &mut HeaderMap, name: HeaderName, value: Option<&HeaderValue>) {
+    match value {
+        Some(v) => {
+            headers.insert(name, v.clone());
+        }
+        None => {
+            headers.remove(name);
+        }
+    }
+}
+
+/// [`authenticate`] for an accepted credential, with the consumer's header values and the
+/// credential's `X-Credential-Identifier` value made at start-up (`None`: not a valid
+/// header value, so the header is cleared as [`set_consumer_headers`] does).
+pub fn authenticate_prepared(
+    cx: &mut crate::Ctx,
+    headers: &mut HeaderMap,
+    consumer: u32,
+    values: Option<&ConsumerHeaders>,
+    credential: String,
+    credential_value: Option<&HeaderValue>,
+) {
+    if let Some(v) = values {
+        set_or_clear_value(headers, X_CONSUMER_ID, v.id.as_ref());
+        set_or_clear_value(headers, X_CONSUMER_CUSTOM_ID, v.custom_id.as_ref());
+        set_or_clear_value(headers, X_CONSUMER_USERNAME, v.username.as_ref());
+        set_or_clear_value(headers, X_CREDENTIAL_IDENTIFIER, credential_value);
+        headers.remove(X_ANONYMOUS_CONSUMER);
+    }
+    cx.auth = Authenticated {
+        consumer: Some(consumer),
+        credential: Some(credential),
+        anonymous: false,
+        authenticated_groups: cx.auth.authenticated_groups.take(),
+    };
+}
+
 /// Records an accepted credential (or the anonymous fallback) on the context and sets the
 /// upstream headers. `consumers` is [`crate::Gateway::consumers`].
 pub fn authenticate(
@@ -171,5 +240,52 @@ mod tests {
         set_consumer_headers(&mut h, &ALICE, Some("cred-1"), true);
         assert_eq!(h[X_ANONYMOUS_CONSUMER], "true");
         assert!(h.get(X_CREDENTIAL_IDENTIFIER).is_none());
+    }
+
+    #[test]
+    fn prepared_values_set_the_same_headers() {
+        const ODD: ConsumerSpec = ConsumerSpec {
+            id: "id-2",
+            username: Some("caf\u{e9}"),
+            custom_id: Some("c-2"),
+            groups: &[],
+        };
+        let forged = |h: &mut HeaderMap| {
+            for name in [
+                X_CONSUMER_ID,
+                X_CONSUMER_CUSTOM_ID,
+                X_CONSUMER_USERNAME,
+                X_CREDENTIAL_IDENTIFIER,
+                X_ANONYMOUS_CONSUMER,
+            ] {
+                h.insert(name, HeaderValue::from_static("forged"));
+            }
+        };
+        for (spec, credential) in [
+            (&ALICE, "cred-1"),
+            (&ODD, "k\u{e9}y"),
+            (&ODD, "line\nbreak"),
+        ] {
+            let mut want = HeaderMap::new();
+            forged(&mut want);
+            set_consumer_headers(&mut want, spec, Some(credential), false);
+            let mut got = HeaderMap::new();
+            forged(&mut got);
+            let mut cx = crate::plugins::test_support::ctx();
+            let values = ConsumerHeaders::new(spec);
+            let credential_value = static_value(Box::leak(credential.to_owned().into_boxed_str()));
+            authenticate_prepared(
+                &mut cx,
+                &mut got,
+                7,
+                Some(&values),
+                credential.to_owned(),
+                credential_value.as_ref(),
+            );
+            assert_eq!(got, want, "{spec:?} {credential:?}");
+            assert_eq!(cx.auth.consumer, Some(7));
+            assert_eq!(cx.auth.credential.as_deref(), Some(credential));
+            assert!(!cx.auth.anonymous);
+        }
     }
 }

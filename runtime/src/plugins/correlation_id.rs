@@ -25,7 +25,7 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
-use http::{HeaderName, HeaderValue};
+use http::{header::Entry, HeaderName, HeaderValue};
 
 use crate::{ctx::Ctx, gateway::StartupError, plugin::Plugin, Request, Response};
 
@@ -115,18 +115,20 @@ impl Plugin for CorrelationId {
         cx: &mut Ctx,
         req: &mut Request,
     ) -> impl Future<Output = ControlFlow<Response>> + Send {
-        let existing = req
-            .headers()
-            .get(&self.header)
-            .filter(|v| !v.is_empty())
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-        let id = match existing {
-            Some(id) => id,
-            None => {
+        // One lookup for both reading and setting the header.
+        let id = match req.headers_mut().entry(&self.header) {
+            Entry::Occupied(e) if !e.get().is_empty() => {
+                String::from_utf8_lossy(e.get().as_bytes()).into_owned()
+            }
+            entry => {
                 let id = self.generate(cx);
                 // Generated ids are ASCII, so this cannot fail; if it did we would skip it.
                 if let Ok(value) = HeaderValue::from_str(&id) {
-                    req.headers_mut().insert(self.header.clone(), value);
+                    match entry {
+                        // Replaces every value, as `HeaderMap::insert` does.
+                        Entry::Occupied(mut e) => drop(e.insert(value)),
+                        Entry::Vacant(e) => drop(e.insert(value)),
+                    }
                 }
                 id
             }
@@ -166,10 +168,13 @@ fn process_uuid() -> &'static str {
 /// A random UUID v4 from `fastrand` (no syscall per id), lower-case hyphenated.
 pub fn random_uuid() -> String {
     let bytes = fastrand::u128(..).to_le_bytes();
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    // Written into a buffer: no formatter machinery per id.
     uuid::Builder::from_random_bytes(bytes)
         .into_uuid()
         .hyphenated()
-        .to_string()
+        .encode_lower(&mut text)
+        .to_owned()
 }
 
 /// Kong's `tracker` id at time `now`.

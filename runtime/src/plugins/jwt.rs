@@ -28,6 +28,7 @@
 //! # let _ = plugin;
 //! ```
 
+mod fields;
 mod hmac;
 mod token;
 
@@ -37,6 +38,8 @@ use aws_lc_rs::signature::{self as sig, ParsedPublicKey, VerificationAlgorithm};
 use bytes::Bytes;
 use http::{header, HeaderName, HeaderValue, Method};
 use serde_json::{Map, Value};
+
+use fields::Field;
 
 pub use hmac::{HmacHash, HmacKey};
 pub use token::base64url_decode;
@@ -308,6 +311,8 @@ enum Check {
 
 struct Verifier {
     key: &'static str,
+    /// `key` as the `X-Credential-Identifier` value.
+    key_value: Option<HeaderValue>,
     consumer: u32,
     algorithm: Algorithm,
     check: Check,
@@ -330,6 +335,10 @@ pub struct Jwt {
     anonymous: Option<u32>,
     run_on_preflight: bool,
     consumers: &'static [ConsumerSpec],
+    /// Common token headers of the secrets' algorithms, recognised without decoding.
+    known_headers: Vec<token::KnownHeader>,
+    /// The consumers' upstream header values, indexed as `consumers`.
+    consumer_headers: Vec<consumer::ConsumerHeaders>,
     by_key: HashMap<&'static str, usize>,
     verifiers: Vec<Verifier>,
     www_authenticate: HeaderValue,
@@ -454,6 +463,7 @@ impl Jwt {
             }
             verifiers.push(Verifier {
                 key: s.key,
+                key_value: consumer::static_value(s.key),
                 consumer: s.consumer,
                 algorithm: s.algorithm,
                 check,
@@ -473,6 +483,11 @@ impl Jwt {
             anonymous: config.anonymous,
             run_on_preflight: config.run_on_preflight,
             consumers: config.consumers,
+            consumer_headers: consumer::ConsumerHeaders::for_all(config.consumers),
+            known_headers: token::known_headers(
+                config.secrets.iter().map(|s| s.algorithm.as_str()),
+                name,
+            ),
             by_key,
             verifiers,
             www_authenticate: header(base)?,
@@ -499,6 +514,16 @@ impl Jwt {
         })
     }
 
+    /// The secret whose `key` is `key`: a scan when there are few (no hashing), else the
+    /// index.
+    fn verifier(&self, key: &str) -> Option<&Verifier> {
+        if self.verifiers.len() <= 8 {
+            self.verifiers.iter().find(|v| v.key == key)
+        } else {
+            self.by_key.get(key).and_then(|&i| self.verifiers.get(i))
+        }
+    }
+
     /// Replaces the clock (seconds since the epoch) used for `exp`, `nbf` and
     /// `maximum_expiration`: for tests.
     pub fn with_clock(mut self, now: fn() -> u64) -> Self {
@@ -523,31 +548,30 @@ impl Jwt {
             self.cookie_names,
             &self.header_names,
         );
-        let raw = match found.as_slice() {
-            [] => {
+        let raw = match found {
+            token::Tokens::None => {
                 return Err(Refusal {
                     body: b.unauthorized.clone(),
                     no_token: true,
                 })
             }
-            [token::Found::Token(t)] => t,
-            [token::Found::Flag] => return Err(self.refuse(&b.unrecognizable)),
-            _ => return Err(self.refuse(&b.multiple)),
+            token::Tokens::One(token::Found::Token(t)) => t,
+            token::Tokens::One(token::Found::Flag) => return Err(self.refuse(&b.unrecognizable)),
+            token::Tokens::Several => return Err(self.refuse(&b.multiple)),
         };
-        let jwt = token::decode(raw).map_err(|e| self.refuse(&b.bad[e as usize]))?;
-        let name = self.key_claim_name;
-        fn present(v: Option<&Value>) -> Option<&Value> {
-            v.filter(|v| !matches!(v, Value::Bool(false)))
-        }
-        let key = present(jwt.claims.get(name))
-            .or_else(|| present(jwt.header.get(name)))
-            .ok_or_else(|| self.refuse(&b.no_mandatory))?;
+        let mut scratch = token::Scratch::new();
+        let jwt = token::decode(&raw, self.key_claim_name, &self.known_headers, &mut scratch)
+            .map_err(|e| self.refuse(&b.bad[e as usize]))?;
+        let key = if jwt.claims.key.present() {
+            &jwt.claims.key
+        } else if jwt.header_key.present() {
+            &jwt.header_key
+        } else {
+            return Err(self.refuse(&b.no_mandatory));
+        };
         let secret = match key {
-            Value::String(s) if s.is_empty() => return Err(self.refuse(&b.invalid_claim)),
-            Value::String(s) => self
-                .by_key
-                .get(s.as_str())
-                .and_then(|&i| self.verifiers.get(i)),
+            Field::Str(s) if s.is_empty() => return Err(self.refuse(&b.invalid_claim)),
+            Field::Str(s) => self.verifier(s),
             // Secret keys are strings: nothing else names one.
             _ => None,
         }
@@ -557,8 +581,8 @@ impl Jwt {
         }
         let valid = match &secret.check {
             Check::Invalid => return Err(self.refuse(&b.invalid_key)),
-            Check::Hmac(k) => k.verify(jwt.signed, &jwt.signature),
-            Check::Public(k) => k.verify_sig(jwt.signed, &jwt.signature).is_ok(),
+            Check::Hmac(k) => k.verify(jwt.signed, jwt.signature),
+            Check::Public(k) => k.verify_sig(jwt.signed, jwt.signature).is_ok(),
         };
         if !valid {
             return Err(self.refuse(&b.invalid_signature));
@@ -570,7 +594,11 @@ impl Jwt {
                 Claim::Exp => ("exp", "token expired"),
                 Claim::Nbf => ("nbf", "token not valid yet"),
             };
-            let problem = match jwt.claims.get(name).and_then(Value::as_f64) {
+            let value = match claim {
+                Claim::Exp => &jwt.claims.exp,
+                Claim::Nbf => &jwt.claims.nbf,
+            };
+            let problem = match value.as_f64() {
                 None => Some("must be a number"),
                 Some(v) if *claim == Claim::Exp && v <= now => Some(failed),
                 Some(v) if *claim == Claim::Nbf && v > now => Some(failed),
@@ -581,7 +609,7 @@ impl Jwt {
             }
         }
         if errors.is_empty() && self.maximum_expiration > 0 {
-            let exp = jwt.claims.get("exp").and_then(Value::as_f64);
+            let exp = jwt.claims.exp.as_f64();
             if exp.is_none_or(|e| e - now > f64::from(self.maximum_expiration)) {
                 errors.insert(
                     "exp".to_owned(),
@@ -607,14 +635,13 @@ impl Jwt {
         }
         match self.authenticate(req) {
             Ok(v) => {
-                let (consumer, key) = (v.consumer, v.key);
-                consumer::authenticate(
+                consumer::authenticate_prepared(
                     cx,
                     req.headers_mut(),
-                    self.consumers,
-                    consumer,
-                    Some(key.to_owned()),
-                    false,
+                    v.consumer,
+                    self.consumer_headers.get(v.consumer as usize),
+                    v.key.to_owned(),
+                    v.key_value.as_ref(),
                 );
                 ControlFlow::Continue(())
             }

@@ -23,7 +23,7 @@ pub mod window;
 
 use std::{borrow::Cow, future::Future, hash::Hasher, net::IpAddr, ops::ControlFlow};
 
-use http::{HeaderMap, HeaderName};
+use http::{HeaderMap, HeaderName, HeaderValue};
 
 pub use clock::{Clock, ManualClock};
 pub use window::Period;
@@ -164,8 +164,9 @@ pub fn shown(usages: &[Usage], stop: Option<Period>, now_s: i64) -> Shown {
     out
 }
 
-/// `(X-RateLimit-Limit-<Period>, X-RateLimit-Remaining-<Period>)`, indexed by period.
-const PERIOD_HEADERS: [(HeaderName, HeaderName); 6] = [
+/// `(X-RateLimit-Limit-<Period>, X-RateLimit-Remaining-<Period>)`, indexed by period (a
+/// `static`: indexing a `const` array builds and drops all twelve names each time).
+static PERIOD_HEADERS: [(HeaderName, HeaderName); 6] = [
     (
         HeaderName::from_static("x-ratelimit-limit-second"),
         HeaderName::from_static("x-ratelimit-remaining-second"),
@@ -247,13 +248,21 @@ enum Store {
 /// The `rate-limiting` plugin.
 pub struct RateLimiting {
     limits: Vec<(Period, u32)>,
+    /// Each limit and its header value, made once (indexed like `limits`).
+    limit_values: Vec<(u64, HeaderValue)>,
+    /// The route and service ids hashed once with the local table's keys: what every
+    /// counter key of this instance starts with.
+    scope: u64,
     limit_by: LimitBy,
     header: Option<HeaderName>,
     fault_tolerant: bool,
     hide_client_headers: bool,
     error_code: u16,
     error_message: &'static str,
+    /// Where the instance is attached, for Redis keys (local keys use `scope`).
+    #[cfg(feature = "redis")]
     route_id: &'static str,
+    #[cfg(feature = "redis")]
     service_id: &'static str,
     services: &'static [ServiceSpec],
     consumers: &'static [ConsumerSpec],
@@ -325,15 +334,34 @@ impl RateLimiting {
                 return err("`policy: redis` needs kiln-runtime's `redis` feature".into())
             }
         };
+        let limit_values = limits
+            .iter()
+            .map(|&(_, l)| (u64::from(l), HeaderValue::from(l)))
+            .collect();
+        let scope = match &store {
+            Store::Local(c) => {
+                let mut h = c.hasher();
+                h.write(config.route_id.as_bytes());
+                h.write_u8(0xff);
+                h.write(config.service_id.as_bytes());
+                h.finish()
+            }
+            #[cfg(feature = "redis")]
+            Store::Redis(_) => 0,
+        };
         Ok(RateLimiting {
             limits,
+            limit_values,
+            scope,
             limit_by: config.limit_by,
             header,
             fault_tolerant: config.fault_tolerant,
             hide_client_headers: config.hide_client_headers,
             error_code: config.error_code,
             error_message: config.error_message,
+            #[cfg(feature = "redis")]
             route_id: config.route_id,
+            #[cfg(feature = "redis")]
             service_id: config.service_id,
             services: config.services,
             consumers: config.consumers,
@@ -393,10 +421,7 @@ impl RateLimiting {
             stop: None,
         };
         let mut prefix = counters.hasher();
-        prefix.write(self.route_id.as_bytes());
-        prefix.write_u8(0xff);
-        prefix.write(self.service_id.as_bytes());
-        prefix.write_u8(0xff);
+        prefix.write_u64(self.scope);
         prefix.write(identifier.as_bytes());
         prefix.write_u8(0xff);
         let now32 = now_s.clamp(0, i64::from(u32::MAX)) as u32;
@@ -524,6 +549,40 @@ impl RateLimiting {
     }
 }
 
+impl RateLimiting {
+    /// [`Shown::apply`] without `Retry-After`, with the limits' values made at start-up and
+    /// each remaining count turned into a header value once.
+    fn apply(&self, s: &Shown, h: &mut HeaderMap) {
+        h.reserve(2 * self.limits.len().min(6) + 3);
+        let mut rate_limit = None;
+        let mut rate_remaining = None;
+        for (i, (p, limit, remaining)) in s.periods.iter().flatten().enumerate() {
+            let (l, r) = PERIOD_HEADERS[*p as usize].clone();
+            // The access phase of this instance made `s`: its limits are ours, in order.
+            let value = match self.limit_values.get(i) {
+                Some((n, v)) if n == limit => v.clone(),
+                _ => number_value(*limit),
+            };
+            let remaining_value = number_value(*remaining);
+            if *limit == s.limit && *remaining == s.remaining {
+                rate_limit = Some(value.clone());
+                rate_remaining = Some(remaining_value.clone());
+            }
+            h.insert(l, value);
+            h.insert(r, remaining_value);
+        }
+        h.insert(
+            RATELIMIT_LIMIT,
+            rate_limit.unwrap_or_else(|| number_value(s.limit)),
+        );
+        h.insert(
+            RATELIMIT_REMAINING,
+            rate_remaining.unwrap_or_else(|| number_value(s.remaining)),
+        );
+        h.insert(RATELIMIT_RESET, number_value(s.reset.max(1) as u64));
+    }
+}
+
 #[cfg(feature = "redis")]
 fn is_breaker_open(e: &str) -> bool {
     e == redis::BREAKER_OPEN
@@ -561,7 +620,7 @@ impl Plugin for RateLimiting {
     /// Adds the headers the access phase computed.
     fn header_filter(&self, cx: &mut Ctx, resp: &mut Response) {
         if let Some(s) = cx.rate_limiting.take() {
-            s.apply(resp.headers_mut(), false);
+            self.apply(&s, resp.headers_mut());
         }
     }
 }

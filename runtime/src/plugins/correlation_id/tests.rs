@@ -56,11 +56,15 @@ fn access_keeps_a_non_empty_request_id() {
 #[test]
 fn access_generates_when_missing_or_empty() {
     let p = plugin(Generator::Uuid, false);
-    for headers in [&[][..], &[("Kong-Request-ID", "")][..]] {
+    for headers in [
+        &[][..],
+        &[("Kong-Request-ID", "")][..],
+        &[("Kong-Request-ID", ""), ("kong-request-id", "later")][..],
+    ] {
         let (id, sent) = run_access(&p, headers);
         let id = id.expect("generated");
         assert!(is_uuid_v4(&id), "{id}");
-        assert_eq!(sent, [id], "set on the request, replacing the empty value");
+        assert_eq!(sent, [id], "set on the request, replacing every value");
     }
 }
 

@@ -592,3 +592,234 @@ fn public_keys_are_checked_against_the_algorithm() {
         assert!(public_key(alg, pem).is_err(), "{alg:?} {pem}");
     }
 }
+
+/// A token of raw header and claims texts, signed with HS256 and `secret`.
+fn raw_hs256(header: &str, claims: &str, secret: &str) -> String {
+    let signed = format!("{}.{}", b64(header), b64(claims));
+    let (mac, len) = HmacKey::new(HmacHash::Sha256, secret.as_bytes()).mac(signed.as_bytes());
+    // `b64` takes text; the MAC is bytes.
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for c in mac[..len].chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..=c.len() {
+            out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    format!("{signed}.{out}")
+}
+
+#[test]
+fn malformed_tokens_get_kong_messages() {
+    let p = plugin(Config {
+        claims_to_verify: &[Claim::Exp],
+        ..Config::DEFAULT
+    });
+    let kid = plugin(Config {
+        key_claim_name: "kid",
+        ..Config::DEFAULT
+    });
+    let h = r#"{"alg":"HS256","typ":"JWT"}"#;
+    let exp = NOW + 60;
+    let good = format!(r#"{{"iss":"hs256","exp":{exp}}}"#);
+    let signed = |header: &str, claims: &str| raw_hs256(header, claims, "alice-secret");
+    let bad_json = "Bad token; invalid JSON";
+    let cases: Vec<(&Jwt, String, Value)> = vec![
+        (&p, signed(h, &good), json!("accepted")),
+        // Escapes, spaces and non-ASCII are read by serde_json, with the same result.
+        (
+            &p,
+            signed(
+                h,
+                &format!(r#"{{ "i\u0073s" : "hs\u0032\u0035\u0036", "exp": {exp}, "n": "é" }}"#),
+            ),
+            json!("accepted"),
+        ),
+        (
+            &p,
+            signed(h, &format!(r#"{{"iss":"hs256","exp":{exp}.5}}"#)),
+            json!("accepted"),
+        ),
+        (
+            &p,
+            signed(h, &format!(r#"{{"iss":"hs256","exp":{exp}e0}}"#)),
+            json!("accepted"),
+        ),
+        (
+            &p,
+            signed(
+                h,
+                &format!(r#"{{"iss":"nobody","iss":"hs256","exp":{exp}}}"#),
+            ),
+            json!("accepted"),
+        ),
+        // Bad base64 in each part.
+        (
+            &p,
+            format!("{}.!!.{}", b64(h), b64("sig")),
+            json!({"message": bad_json}),
+        ),
+        (
+            &p,
+            format!("*{}.{}.c2ln", b64(h), b64(&good)),
+            json!({"message": bad_json}),
+        ),
+        (
+            &p,
+            format!("{}.{}.c2l!", b64(h), b64(&good)),
+            json!({"message": "Bad token; invalid signature"}),
+        ),
+        // Bad JSON.
+        (
+            &p,
+            signed(h, r#"{"iss":"hs256","#),
+            json!({"message": bad_json}),
+        ),
+        (
+            &p,
+            signed(h, r#"{"iss":"hs256"} x"#),
+            json!({"message": bad_json}),
+        ),
+        (
+            &p,
+            signed(h, r#"{"iss":"hs256","exp":1e400}"#),
+            json!({"message": bad_json}),
+        ),
+        (
+            &p,
+            signed(h, r#"{"iss":"hs256","x":"\ud800"}"#),
+            json!({"message": bad_json}),
+        ),
+        (
+            &p,
+            signed(r#"{"alg":"HS256""#, &good),
+            json!({"message": bad_json}),
+        ),
+        // Bad JSON in the claims wins over a bad header.
+        (&p, signed("[1]", "{"), json!({"message": bad_json})),
+        (
+            &p,
+            signed("[1]", &good),
+            json!({"message": "Bad token; invalid alg"}),
+        ),
+        (
+            &p,
+            signed(r#"{"alg":"HS256\u0000"}"#, &good),
+            json!({"message": "Bad token; invalid alg"}),
+        ),
+        (
+            &p,
+            signed(h, "false"),
+            json!({"message": "Bad token; invalid claims"}),
+        ),
+        (
+            &p,
+            signed(h, "17"),
+            json!({"message": "Bad token; invalid claims"}),
+        ),
+        // Claims that are not numbers.
+        (
+            &p,
+            signed(h, r#"{"iss":"hs256","exp":"soon"}"#),
+            json!({"exp": "must be a number"}),
+        ),
+        (
+            &p,
+            signed(h, r#"{"iss":"hs256","exp":null}"#),
+            json!({"exp": "must be a number"}),
+        ),
+        (
+            &p,
+            signed(h, r#"{"iss":"hs256"}"#),
+            json!({"exp": "must be a number"}),
+        ),
+        // The key claim: missing, false, null, not a string, escaped.
+        (
+            &p,
+            signed(h, &format!(r#"{{"exp":{exp}}}"#)),
+            json!({"message": "No mandatory 'iss' in claims"}),
+        ),
+        (
+            &p,
+            signed(h, r#"{"iss":false}"#),
+            json!({"message": "No mandatory 'iss' in claims"}),
+        ),
+        (
+            &p,
+            signed(h, r#"{"iss":null}"#),
+            json!({"message": "No credentials found for given 'iss'"}),
+        ),
+        (
+            &p,
+            signed(h, r#"{"iss":["hs256"]}"#),
+            json!({"message": "No credentials found for given 'iss'"}),
+        ),
+        (
+            &p,
+            signed(h, r#"{"iss":""}"#),
+            json!({"message": "Invalid 'iss' in claims"}),
+        ),
+        // Claims that are an array or a string have no members: the header is looked at.
+        (
+            &kid,
+            signed(r#"{"alg":"HS256","kid":"hs256"}"#, "[1]"),
+            json!("accepted"),
+        ),
+        (
+            &kid,
+            signed(r#"{"alg":"HS256","kid":"hs256"}"#, r#""text""#),
+            json!("accepted"),
+        ),
+        (
+            &kid,
+            signed(r#"{"alg":"HS256","kid":"hs256"}"#, r#"{"kid":false}"#),
+            json!("accepted"),
+        ),
+        (
+            &kid,
+            signed(r#"{"alg":"HS256","kid":"hs256"}"#, r#"{"kid":"other"}"#),
+            json!({"message": "No credentials found for given 'kid'"}),
+        ),
+        (
+            &kid,
+            signed(r#"{"alg":"HS256","kid":false}"#, "{}"),
+            json!({"message": "No mandatory 'kid' in claims"}),
+        ),
+    ];
+    for (plugin, token, want) in cases {
+        let got = match run(plugin, &mut ctx(), bearer(&token)) {
+            Ok(_) => json!("accepted"),
+            Err((v, _)) => v,
+        };
+        assert_eq!(got, want, "{token}");
+    }
+}
+
+#[test]
+fn few_secrets_are_found_by_scanning() {
+    let few = Jwt::new(Config {
+        consumers: &CONSUMERS,
+        secrets: &secrets()[..3],
+        ..Config::DEFAULT
+    })
+    .expect("valid config")
+    .with_clock(now);
+    let hs256 = |iss: &str| {
+        mint(
+            jsonwebtoken::Algorithm::HS256,
+            &hs("alice-secret"),
+            json!({ "iss": iss }),
+        )
+    };
+    assert!(run(&few, &mut ctx(), bearer(&hs256("hs256"))).is_ok());
+    assert_eq!(
+        message(run(&few, &mut ctx(), bearer(&hs256("b64")))),
+        "No credentials found for given 'iss'"
+    );
+    assert_eq!(
+        message(run(&few, &mut ctx(), bearer(&hs256("hs384")))),
+        "Invalid algorithm"
+    );
+}

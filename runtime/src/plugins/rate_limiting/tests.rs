@@ -300,3 +300,49 @@ fn bad_configs_are_refused() {
         );
     }
 }
+
+#[test]
+fn header_filter_writes_what_shown_apply_writes() {
+    let clock = ManualClock::new(1_800_000_000_000);
+    let limits: &[(Period, u64)] = &[
+        (Period::Second, 5),
+        (Period::Minute, 1_000_000_000),
+        (Period::Hour, 1_000_000_000),
+    ];
+    let p = plugin(limits, LimitBy::Ip, &clock);
+    let now = 1_800_000_000;
+    let cases: Vec<Shown> = vec![
+        shown(
+            &[
+                u(Period::Second, 5, 1),
+                u(Period::Minute, 1_000_000_000, 123_456),
+                u(Period::Hour, 1_000_000_000, 123_456),
+            ],
+            None,
+            now,
+        ),
+        // Ties between periods: the longer window is described.
+        shown(
+            &[
+                u(Period::Second, 5, 0),
+                u(Period::Minute, 1_000_000_000, 999_999_995),
+                u(Period::Hour, 1_000_000_000, 999_999_995),
+            ],
+            None,
+            now,
+        ),
+        // A decision of other limits (not this instance's): numbers are made as needed.
+        shown(&[u(Period::Minute, 7, 2), u(Period::Day, 70, 2)], None, now),
+        shown(&[u(Period::Year, 10_000, 5_000)], None, now),
+    ];
+    for s in cases {
+        let mut want = HeaderMap::new();
+        s.apply(&mut want, false);
+        let mut cx = ctx();
+        cx.rate_limiting = Some(s);
+        let mut resp = crate::response::no_body(200);
+        p.header_filter(&mut cx, &mut resp);
+        assert_eq!(resp.headers(), &want, "{s:?}");
+        assert!(cx.rate_limiting.is_none());
+    }
+}
