@@ -106,9 +106,9 @@ impl Default for ServerOptions {
     }
 }
 
-static X_KONG_UPSTREAM_LATENCY: header::HeaderName =
+pub(crate) static X_KONG_UPSTREAM_LATENCY: header::HeaderName =
     header::HeaderName::from_static("x-kong-upstream-latency");
-static X_KONG_PROXY_LATENCY: header::HeaderName =
+pub(crate) static X_KONG_PROXY_LATENCY: header::HeaderName =
     header::HeaderName::from_static("x-kong-proxy-latency");
 static X_KONG_RESPONSE_LATENCY: header::HeaderName =
     header::HeaderName::from_static("x-kong-response-latency");

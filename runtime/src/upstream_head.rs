@@ -17,7 +17,11 @@
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderName, HeaderValue};
 
-use crate::{response::push_field, Ctx, Plugin, Response};
+use crate::{
+    response::push_field,
+    server::{X_KONG_PROXY_LATENCY, X_KONG_UPSTREAM_LATENCY},
+    Ctx, Plugin, Response,
+};
 
 /// What the upstream's response head said, in wire form.
 #[derive(Debug, Default)]
@@ -192,23 +196,28 @@ impl UpstreamHead {
         }
         push_field(&mut self.lines, b"Via", via.as_bytes());
         // Written in Kong's case; `set` is only searched when it has entries.
-        let mut latency = |name: &'static str, ms: Option<u64>, lines: &mut Vec<u8>| {
+        let mut latency = |name: &HeaderName, line: &[u8], ms: Option<u64>, lines: &mut Vec<u8>| {
             if let Some(ms) = ms {
                 if !set.is_empty() {
                     set.remove(name);
                 }
-                lines.extend_from_slice(name.as_bytes());
-                lines.extend_from_slice(b": ");
+                lines.extend_from_slice(line);
                 crate::response::push_decimal(lines, ms);
                 lines.extend_from_slice(b"\r\n");
             }
         };
         latency(
-            "X-Kong-Upstream-Latency",
+            &X_KONG_UPSTREAM_LATENCY,
+            b"X-Kong-Upstream-Latency: ",
             cx.upstream_latency_ms,
             &mut self.lines,
         );
-        latency("X-Kong-Proxy-Latency", cx.proxy_latency_ms, &mut self.lines);
+        latency(
+            &X_KONG_PROXY_LATENCY,
+            b"X-Kong-Proxy-Latency: ",
+            cx.proxy_latency_ms,
+            &mut self.lines,
+        );
         if let Some(id) = cx.request_id_value() {
             if !set.is_empty() {
                 set.remove(&crate::proxy::X_KONG_REQUEST_ID);
