@@ -37,6 +37,8 @@ pub struct UpstreamHead {
     /// The upstream's `Via` and `X-Kong-*` fields, which the gateway extends or replaces:
     /// kept apart, parsed.
     aside: Vec<(HeaderName, HeaderValue)>,
+    /// Where the gateway's own lines start in `lines`, once they are there.
+    gateway_at: Option<usize>,
 }
 
 /// How a response field name is treated when it is passed on.
@@ -169,13 +171,21 @@ impl UpstreamHead {
             out.extend_from_slice(&self.lines);
             return;
         }
-        for (name, value) in self.fields() {
+        let (mut upstream, gateway) = self
+            .lines
+            .split_at(self.gateway_at.unwrap_or(self.lines.len()));
+        // Every line ends with CRLF and has a colon (see `push`, `push_lines`).
+        while !upstream.is_empty() {
+            let end = memchr::memchr(b'\n', upstream).map_or(upstream.len(), |i| i + 1);
+            let (line, rest) = upstream.split_at(end);
+            upstream = rest;
+            let name = &line[..memchr::memchr(b':', line).unwrap_or(0)];
             // A few names at most: comparing beats hashing each line's name.
-            let shadowed = set.keys().any(|k| token_is(name, k.as_str()));
-            if !shadowed {
-                push_field(out, name, value);
+            if !set.keys().any(|k| token_is(name, k.as_str())) {
+                out.extend_from_slice(line);
             }
         }
+        out.extend_from_slice(gateway);
     }
 
     /// The gateway's headers on a proxied response (`Server` unless the upstream or a plugin
@@ -191,6 +201,7 @@ impl UpstreamHead {
         if !self.aside.is_empty() || set.contains_key(header::VIA) {
             return None;
         }
+        self.gateway_at = Some(self.lines.len());
         if !self.has_server && !set.contains_key(header::SERVER) {
             push_field(&mut self.lines, b"Server", server.as_bytes());
         }
