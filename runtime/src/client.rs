@@ -369,7 +369,8 @@ fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, SendE
     let len = match httparse::ParserConfig::default()
         .parse_response_with_uninit_headers(&mut resp, buf, &mut slots)
     {
-        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Complete(len)) if len <= HEAD_LIMIT => len,
+        Ok(httparse::Status::Complete(_)) => return Err(SendError::Invalid),
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(_) => return Err(SendError::Invalid),
     };

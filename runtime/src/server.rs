@@ -828,8 +828,8 @@ async fn handle<G: Gateway>(
         return generated(resp, &cx.request_id, cx.started);
     };
     if cx.kong_generated {
-        let mut resp = resp;
-        crate::upstream_head::materialize(&mut cx, &mut resp);
+        // The gateway's own answer: nothing of an upstream's head belongs on it.
+        cx.upstream_head = None;
         generated(resp, &cx.request_id, cx.started)
     } else {
         proxied(resp, &mut cx, fields)

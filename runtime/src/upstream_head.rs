@@ -57,9 +57,10 @@ pub(crate) enum Field {
     Other,
 }
 
-/// `name` equals the lower-case `lower`, ignoring ASCII case. Exact for header names
-/// (tokens): setting bit 5 maps only `A`–`Z` onto the letters, and only CR (never in a
-/// token) onto `-`.
+/// `name` equals `lower`, ignoring ASCII case, where `lower` holds only `a`–`z` and `-`
+/// (the names [`Field::of`] knows). Exact for header names (tokens): setting bit 5 maps
+/// only `A`–`Z` onto those letters, and only CR (never in a token) onto `-`. Not for other
+/// names: `_` and `^` never match themselves this way.
 fn token_is(name: &[u8], lower: &str) -> bool {
     name.len() == lower.len()
         && name
@@ -181,7 +182,10 @@ impl UpstreamHead {
             upstream = rest;
             let name = &line[..memchr::memchr(b':', line).unwrap_or(0)];
             // A few names at most: comparing beats hashing each line's name.
-            if !set.keys().any(|k| token_is(name, k.as_str())) {
+            if !set
+                .keys()
+                .any(|k| name.eq_ignore_ascii_case(k.as_str().as_bytes()))
+            {
                 out.extend_from_slice(line);
             }
         }
@@ -243,7 +247,12 @@ impl UpstreamHead {
     pub(crate) fn into_map(self, headers: &mut HeaderMap) {
         let mut all = HeaderMap::with_capacity(self.aside.len() + 8 + headers.len());
         for (name, value) in self.fields() {
-            // The parser checked both when the lines were written.
+            // The parser checked both when the lines were written (httparse takes the same
+            // bytes as `http`, and heads are at most `client::HEAD_LIMIT` long), so nothing
+            // is left out here.
+            debug_assert!(
+                HeaderName::from_bytes(name).is_ok() && HeaderValue::from_bytes(value).is_ok()
+            );
             if let (Ok(name), Ok(value)) = (
                 HeaderName::from_bytes(name),
                 HeaderValue::from_maybe_shared(Bytes::copy_from_slice(value)),

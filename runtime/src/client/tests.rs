@@ -165,6 +165,17 @@ fn response_heads() {
 }
 
 #[test]
+fn a_head_over_the_limit_is_invalid_even_when_complete() {
+    let mut head = b"HTTP/1.1 200 OK\r\nX-Big: ".to_vec();
+    head.extend(std::iter::repeat_n(b'a', super::HEAD_LIMIT));
+    head.extend_from_slice(b"\r\nContent-Length: 0\r\n\r\n");
+    assert!(matches!(
+        parsed(&head, Method::GET),
+        Err(SendError::Invalid)
+    ));
+}
+
+#[test]
 fn fields_are_passed_on_as_lines_in_order() {
     let p = final_head(
         b"HTTP/1.1 200 OK\r\nA: 1\r\nB:2\r\nContent-Length: 0\r\nC: 3\r\nD:   4\t \r\n\

@@ -80,6 +80,13 @@ fn lines_are_written_as_received_unless_a_plugin_set_the_name() {
         "Content-Type: text/plain\r\nX-Empty: \r\n",
         "the set value replaces every upstream line of that name, whatever its case"
     );
+
+    // names with `_`, `^`, `~` and digits compare exactly, ignoring only letter case
+    let h = head(&[("X_Corr", "up"), ("A^B", "1"), ("Y2", "2")]);
+    let mut set = HeaderMap::new();
+    set.insert("x_corr", HeaderValue::from_static("mine"));
+    set.insert("a~b", HeaderValue::from_static("other"));
+    assert_eq!(written(&h, &set), "A^B: 1\r\nY2: 2\r\n");
 }
 
 #[test]
