@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# User-space instructions per proxied request, counted by valgrind's callgrind: Kiln
+# against nginx as a reverse proxy, in front of the same origin, under the same load.
+#
+# Instruction counts do not move with the machine's load, unlike req/s and CPU time, so
+# they are the figure to compare changes to Kiln by; `--cache` adds callgrind's cache and
+# branch simulation (data reads/writes, L1 misses, branches) to show where CPU time goes
+# beyond the instruction count.
+#
+# Scenarios: plain (GET /bench, one prefix route; nginx the same `location`) and chain
+# (GET /api/v1/users with a valid HS256 token through examples/seed/kong.yml's jwt +
+# rate-limiting + correlation-id, limits raised; nginx proxies the same request without
+# checks). Per target: start it under callgrind, warm up with 500 requests, zero the
+# counters, send REQUESTS requests (h2load --h1, 10 connections), dump, divide.
+# Origin: nginx answering a fixed 100-byte 200. Kiln is built with symbols
+# (line tables, not stripped) into target/kiln-prof, with KILN_WORKERS=1.
+# Loopback only; every wait bounded; stops only what it started.
+# Usage: bench/instructions.sh [REQUESTS=2000] [--cache]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-2000}
+SIM=()
+case ${2:-} in
+  '') ;;
+  --cache) SIM=(--cache-sim=yes --branch-sim=yes) ;;
+  *) echo "usage: bench/instructions.sh [REQUESTS] [--cache]" >&2; exit 2 ;;
+esac
+case $N in '' | *[!0-9]* | 0) echo "REQUESTS must be a positive whole number" >&2; exit 2 ;; esac
+
+missing=()
+for tool in valgrind nginx h2load; do
+  command -v "$tool" >/dev/null || PATH=$PATH:/usr/sbin command -v "$tool" >/dev/null || missing+=("$tool")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing the missing ${missing[*]} from Debian's packages" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  timeout 600 apt-get install -y valgrind nginx-light nghttp2-client >&2
+fi
+PATH=$PATH:/usr/sbin
+for tool in valgrind callgrind_control callgrind_annotate nginx h2load curl openssl python3; do
+  command -v "$tool" >/dev/null || { echo "$tool is missing" >&2; exit 1; }
+done
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]:-}"; do
+    if [ -n "$p" ]; then kill "$p" 2>/dev/null || true; fi
+  done
+  for _ in $(seq 50); do
+    alive=0
+    for p in "${pids[@]:-}"; do [ -n "$p" ] && kill -0 "$p" 2>/dev/null && alive=1; done
+    [ $alive = 0 ] && break
+    sleep 0.1
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# nginx config: DIR PORT BODY (the origin when BODY is set, else a proxy of the origin)
+nginx_conf() {
+  mkdir -p "$1/tmp"
+  cat <<CONF
+worker_processes 1;
+daemon off;
+master_process off;
+pid $1/nginx.pid;
+error_log $1/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $1/tmp/body;
+  proxy_temp_path $1/tmp/proxy;
+  fastcgi_temp_path $1/tmp/fastcgi;
+  uwsgi_temp_path $1/tmp/uwsgi;
+  scgi_temp_path $1/tmp/scgi;
+  keepalive_requests 100000000;
+  keepalive_timeout 300s;
+CONF
+  if [ -n "${3:-}" ]; then
+    printf '  server {\n    listen 127.0.0.1:%s;\n    location / { return 200 "%s"; }\n  }\n}\n' "$2" "$3"
+  else
+    cat <<CONF
+  upstream origin {
+    server 127.0.0.1:$origin_port;
+    keepalive 64;
+    keepalive_requests 100000000;
+    keepalive_timeout 300s;
+  }
+  proxy_http_version 1.1;
+  proxy_set_header Connection "";
+  server {
+    listen 127.0.0.1:$2;
+    location /bench { proxy_pass http://origin; }
+    location /api/v1/users { proxy_pass http://origin; }
+  }
+}
+CONF
+  fi
+}
+
+wait_200() { # URL [HEADER]
+  for _ in $(seq 300); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 ${2:+-H "$2"} "$1" || true)
+    [ "$code" = 200 ] && return 0
+    sleep 0.1
+  done
+  echo "no 200 from $1" >&2
+  return 1
+}
+
+echo "== building kiln and the gateways (with symbols)"
+cargo build --release -q -p kiln-codegen --bin kiln
+cat > "$work/plain.yml" <<'YML'
+_format_version: "3.0"
+services:
+  - name: bench
+    url: http://bench.upstream
+    routes:
+      - name: bench
+        paths: [/bench]
+        strip_path: false
+YML
+sed -e 's#url: http://127\.0\.0\.1:900[0-9]#url: http://bench.upstream#' \
+    -e 's/minute: [0-9][0-9]*/minute: 1000000000/' examples/seed/kong.yml > "$work/chain.yml"
+grep -q 'name: jwt' "$work/chain.yml" || { echo "examples/seed/kong.yml has no jwt" >&2; exit 1; }
+for cfg in plain chain; do
+  CARGO_PROFILE_RELEASE_STRIP=false CARGO_PROFILE_RELEASE_DEBUG=line-tables-only \
+    timeout 900 ./target/release/kiln build "$work/$cfg.yml" -o "$work/kiln-$cfg" \
+    --target-dir target/kiln-prof 2>"$work/build-$cfg.log" ||
+    { cat "$work/build-$cfg.log" >&2; exit 1; }
+done
+
+secret=bench-mobile-app-secret-0123456789abcdef
+b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
+header=$(printf '{"alg":"HS256","typ":"JWT"}' | b64url)
+claims=$(printf '{"iss":"mobile-app","exp":%d}' $(($(date +%s) + 86400)) | b64url)
+sig=$(printf '%s' "$header.$claims" | openssl dgst -sha256 -hmac "$secret" -binary | b64url)
+auth="Authorization: Bearer $header.$claims.$sig"
+
+origin_port=$(free_port)
+nginx_conf "$work/origin" "$origin_port" "$(printf 'k%.0s' $(seq 100))" > "$work/origin.conf"
+nginx -c "$work/origin.conf" -p "$work/origin" & pids+=($!)
+wait_200 "http://127.0.0.1:$origin_port/"
+
+# measure NAME PATH HEADER PORT -- COMMAND...: runs COMMAND under callgrind with the
+# environment in ENVS and prints the per-request events
+ENVS=()
+measure() {
+  local name=$1 path=$2 hdr=$3 port=$4
+  shift 5
+  env "${ENVS[@]}" valgrind --tool=callgrind "${SIM[@]}" --dump-instr=no \
+    --callgrind-out-file="$work/$name.out" "$@" 2>"$work/$name.vg.log" &
+  local vg=$!
+  pids+=($vg)
+  wait_200 "http://127.0.0.1:$port$path" "$hdr"
+  timeout 120 h2load --h1 -n 500 -c 10 ${hdr:+-H "$hdr"} "http://127.0.0.1:$port$path" >/dev/null
+  timeout 30 callgrind_control -z "$vg" >/dev/null 2>&1
+  local out
+  out=$(timeout 300 h2load --h1 -n "$N" -c 10 ${hdr:+-H "$hdr"} "http://127.0.0.1:$port$path")
+  echo "$out" | grep -q "status codes: $N 2xx" || { echo "$name: not all 2xx" >&2; echo "$out" >&2; exit 1; }
+  timeout 30 callgrind_control -d "$vg" >/dev/null 2>&1
+  kill "$vg" 2>/dev/null || true
+  wait "$vg" 2>/dev/null || true
+  callgrind_annotate "$work/$name.out.1" 2>/dev/null | awk -v n="$N" -v name="$name" '
+    /^Events shown:/ { for (i = 3; i <= NF; i++) ev[i - 2] = $i; k = NF - 2 }
+    /PROGRAM TOTALS/ {
+      printf "%-14s", name
+      j = 0
+      for (i = 1; i <= NF && j < k; i++) {
+        if ($i ~ /^[0-9,]+$/) { v = $i; gsub(",", "", v); j++; printf " %s %.0f", ev[j], v / n }
+      }
+      printf "\n"
+      exit
+    }'
+}
+
+echo "== per proxied request ($N requests after 500 to warm up; h2load --h1 -c 10)"
+ng_port=$(free_port)
+nginx_conf "$work/nginx" "$ng_port" > "$work/nginx.conf"
+measure nginx-plain /bench "" "$ng_port" -- nginx -c "$work/nginx.conf" -p "$work/nginx"
+k_port=$(free_port)
+ENVS=(KILN_PROXY_LISTEN="127.0.0.1:$k_port" KILN_STATUS_LISTEN=127.0.0.1:0 KILN_WORKERS=1
+  KILN_RESOLVE="bench.upstream:80=127.0.0.1:$origin_port")
+measure kiln-plain /bench "" "$k_port" -- "$work/kiln-plain"
+ENVS=()
+ng_port=$(free_port)
+nginx_conf "$work/nginx2" "$ng_port" > "$work/nginx2.conf"
+measure nginx-chain /api/v1/users "$auth" "$ng_port" -- nginx -c "$work/nginx2.conf" -p "$work/nginx2"
+k_port=$(free_port)
+ENVS=(KILN_PROXY_LISTEN="127.0.0.1:$k_port" KILN_STATUS_LISTEN=127.0.0.1:0 KILN_WORKERS=1
+  KILN_RESOLVE="bench.upstream:80=127.0.0.1:$origin_port"
+  MOBILE_APP_JWT_SECRET="$secret" WEB_APP_JWT_SECRET="x$secret")
+measure kiln-chain /api/v1/users "$auth" "$k_port" -- "$work/kiln-chain"
