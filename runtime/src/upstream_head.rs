@@ -112,9 +112,7 @@ impl UpstreamHead {
                 self.aside.push((name, value));
                 return Ok(());
             }
-            Field::Date => self.has_date = true,
-            Field::Server => self.has_server = true,
-            _ => {}
+            kind => self.note(kind),
         }
         push_field(&mut self.lines, name, value);
         Ok(())
@@ -153,18 +151,6 @@ impl UpstreamHead {
         self.has_date
     }
 
-    /// The field lines, each `name: value\r\n`.
-    fn fields(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        self.lines
-            .split(|&b| b == b'\n')
-            .filter_map(|line| line.strip_suffix(b"\r"))
-            .filter_map(|line| {
-                let colon = line.iter().position(|&b| b == b':')?;
-                let value = line.get(colon + 2..).unwrap_or_default();
-                Some((&line[..colon], value))
-            })
-    }
-
     /// Appends the lines to an HTTP/1 head, leaving out those whose name `set` has (what
     /// plugins set replaces what the upstream sent).
     pub(crate) fn write(&self, out: &mut Vec<u8>, set: &HeaderMap) {
@@ -172,15 +158,10 @@ impl UpstreamHead {
             out.extend_from_slice(&self.lines);
             return;
         }
-        let (mut upstream, gateway) = self
+        let (upstream, gateway) = self
             .lines
             .split_at(self.gateway_at.unwrap_or(self.lines.len()));
-        // Every line ends with CRLF and has a colon (see `push`, `push_lines`).
-        while !upstream.is_empty() {
-            let end = memchr::memchr(b'\n', upstream).map_or(upstream.len(), |i| i + 1);
-            let (line, rest) = upstream.split_at(end);
-            upstream = rest;
-            let name = &line[..memchr::memchr(b':', line).unwrap_or(0)];
+        for FieldLine { line, name, .. } in field_lines(upstream) {
             // A few names at most: comparing beats hashing each line's name.
             if !set
                 .keys()
@@ -246,7 +227,7 @@ impl UpstreamHead {
     /// before the entries `headers` already holds were inserted.
     pub(crate) fn into_map(self, headers: &mut HeaderMap) {
         let mut all = HeaderMap::with_capacity(self.aside.len() + 8 + headers.len());
-        for (name, value) in self.fields() {
+        for FieldLine { name, value, .. } in field_lines(&self.lines) {
             // The parser checked both when the lines were written (httparse takes the same
             // bytes as `http`, and heads are at most `client::HEAD_LIMIT` long), so nothing
             // is left out here.
@@ -284,6 +265,35 @@ impl UpstreamHead {
         }
         *headers = all;
     }
+}
+
+/// One `name: value` CRLF line of [`UpstreamHead::lines`].
+struct FieldLine<'a> {
+    line: &'a [u8],
+    name: &'a [u8],
+    value: &'a [u8],
+}
+
+/// The field lines of `lines`: every line ends with CRLF and has a colon followed by one
+/// space (see [`UpstreamHead::push`] and [`UpstreamHead::push_lines`]).
+fn field_lines(mut lines: &[u8]) -> impl Iterator<Item = FieldLine<'_>> {
+    std::iter::from_fn(move || {
+        if lines.is_empty() {
+            return None;
+        }
+        let end = memchr::memchr(b'\n', lines).map_or(lines.len(), |i| i + 1);
+        let (line, rest) = lines.split_at(end);
+        lines = rest;
+        let colon = memchr::memchr(b':', line).unwrap_or(0);
+        let value = line
+            .get(colon + 2..line.len().saturating_sub(2))
+            .unwrap_or_default();
+        Some(FieldLine {
+            line,
+            name: &line[..colon],
+            value,
+        })
+    })
 }
 
 /// Moves the upstream's header lines kept in `cx` into `resp`'s map (see the module docs).
