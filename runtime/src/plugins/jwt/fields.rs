@@ -76,6 +76,12 @@ pub(crate) fn pick<'a, const N: usize>(
     if let Some(fields) = Scanner::new(json).object(names) {
         return Ok(Top::Object(fields));
     }
+    with_serde(json, names)
+}
+
+/// What [`pick`] answers by way of a whole `serde_json::Value` (the slow path, and what the
+/// plugin read before the scanner).
+fn with_serde<'a, const N: usize>(json: &[u8], names: [&str; N]) -> Result<Top<'a, N>, BadJson> {
     let value: Value = serde_json::from_slice(json).map_err(|_| BadJson)?;
     Ok(match value {
         Value::Object(m) => {
