@@ -43,40 +43,9 @@ for s in $SCENARIOS; do
   case $s in plain | routes1000 | chain | h2 | h2m10) ;; *) echo "unknown scenario: $s" >&2; exit 2 ;; esac
 done
 
-missing=()
-for tool in nginx haproxy wrk h2load; do
-  command -v "$tool" >/dev/null || PATH=$PATH:/usr/sbin command -v "$tool" >/dev/null || missing+=("$tool")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "installing the missing ${missing[*]} from Debian's packages" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  timeout 600 apt-get install -y nginx-light haproxy wrk nghttp2-client >&2
-fi
-PATH=$PATH:/usr/sbin
-for tool in nginx haproxy wrk h2load curl openssl python3; do
-  command -v "$tool" >/dev/null || { echo "$tool is missing" >&2; exit 1; }
-done
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]:-}"; do
-    if [ -n "$p" ]; then kill "$p" 2>/dev/null || true; fi
-  done
-  # nginx masters stop their workers on TERM; give them a bounded moment before the temp
-  # dir (their prefix) goes away
-  for _ in $(seq 50); do
-    alive=0
-    for p in "${pids[@]:-}"; do [ -n "$p" ] && kill -0 "$p" 2>/dev/null && alive=1; done
-    [ $alive = 0 ] && break
-    sleep 0.1
-  done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. bench/lib.sh
+install_missing "nginx-light haproxy wrk nghttp2-client" nginx haproxy wrk h2load
+need nginx haproxy wrk h2load curl openssl python3
 hz=$(getconf CLK_TCK)
 
 # ---------------------------------------------------------------- machine and versions

@@ -27,38 +27,9 @@ case ${2:-} in
 esac
 case $N in '' | *[!0-9]* | 0) echo "REQUESTS must be a positive whole number" >&2; exit 2 ;; esac
 
-missing=()
-for tool in valgrind nginx h2load; do
-  command -v "$tool" >/dev/null || PATH=$PATH:/usr/sbin command -v "$tool" >/dev/null || missing+=("$tool")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "installing the missing ${missing[*]} from Debian's packages" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  timeout 600 apt-get install -y valgrind nginx-light nghttp2-client >&2
-fi
-PATH=$PATH:/usr/sbin
-for tool in valgrind callgrind_control callgrind_annotate nginx h2load curl openssl python3; do
-  command -v "$tool" >/dev/null || { echo "$tool is missing" >&2; exit 1; }
-done
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]:-}"; do
-    if [ -n "$p" ]; then kill "$p" 2>/dev/null || true; fi
-  done
-  for _ in $(seq 50); do
-    alive=0
-    for p in "${pids[@]:-}"; do [ -n "$p" ] && kill -0 "$p" 2>/dev/null && alive=1; done
-    [ $alive = 0 ] && break
-    sleep 0.1
-  done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. bench/lib.sh
+install_missing "valgrind nginx-light nghttp2-client" valgrind nginx h2load
+need valgrind callgrind_control callgrind_annotate nginx h2load curl openssl python3
 
 # nginx config: DIR PORT BODY (the origin when BODY is set, else a proxy of the origin)
 nginx_conf() {
