@@ -95,7 +95,7 @@ impl Ctx {
             normalized_path: String::from("/"),
             route,
             matched,
-            started: Instant::now(),
+            started: crate::clock::now(),
             correlation_id: None,
             upstream_latency_ms: None,
             kong_generated: true,

@@ -19,6 +19,7 @@
 //! answers), [`request_id`] (`X-Kong-Request-Id` values).
 
 mod client;
+pub mod clock;
 pub mod consumer;
 pub mod ctx;
 pub mod gateway;

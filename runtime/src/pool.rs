@@ -92,8 +92,11 @@ impl Pool {
     /// The most recently used idle connection that is still open and not expired.
     pub(crate) fn take(&self) -> Option<Conn> {
         let mut idle = self.lock();
+        let now = crate::clock::now();
         while let Some(c) = idle.pop() {
-            if c.since.elapsed() < self.opts.idle_timeout && c.conn.idle_usable() {
+            if now.saturating_duration_since(c.since) < self.opts.idle_timeout
+                && c.conn.idle_usable()
+            {
                 return Some(c.conn);
             }
         }
@@ -106,7 +109,7 @@ impl Pool {
             return;
         }
         let mut idle = self.lock();
-        let now = Instant::now();
+        let now = crate::clock::now();
         // Oldest first: the expired ones are a prefix. (Closed ones are found by `take`.)
         let expired = idle
             .iter()

@@ -492,7 +492,12 @@ fn stripped_len(cx: &Ctx) -> Option<usize> {
 }
 
 fn elapsed_ms(since: Instant) -> u64 {
-    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+    u64::try_from(
+        crate::clock::now()
+            .saturating_duration_since(since)
+            .as_millis(),
+    )
+    .unwrap_or(u64::MAX)
 }
 
 /// Sends `req` to `up` and returns the upstream's response, streaming both bodies.
@@ -577,7 +582,7 @@ pub async fn proxy(up: &Upstream, cx: &mut Ctx, req: Request) -> Response {
 
         // Idle connections first; a request they could not take at all stays as it was.
         while let Some(conn) = target.pool.take() {
-            let sent = Instant::now();
+            let sent = crate::clock::now();
             match client::send(conn, &head, &mut body, framing, &parts.method, &target.pool).await {
                 Ok(answer) => return finish(cx, answer, sent),
                 Err(SendError::Unsent) => {}
@@ -598,7 +603,7 @@ pub async fn proxy(up: &Upstream, cx: &mut Ctx, req: Request) -> Response {
                 continue;
             }
         };
-        let sent = Instant::now();
+        let sent = crate::clock::now();
         match client::send(conn, &head, &mut body, framing, &parts.method, &target.pool).await {
             Ok(answer) => return finish(cx, answer, sent),
             // Not sent at all: as good as a failed connect.

@@ -46,7 +46,7 @@ use http::{header, HeaderValue, Version};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::BodyExt;
 use hyper::{body::Incoming, server::conn::http2, service::service_fn};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
     net::{TcpListener, TcpStream},
@@ -322,14 +322,14 @@ fn shutdown_signal() -> io::Result<impl Future<Output = ()>> {
 struct Server<G> {
     gw: Arc<G>,
     stats: Arc<Stats>,
-    h2: http2::Builder<TokioExecutor>,
+    h2: http2::Builder<crate::clock::Spawner>,
     listener_port: u16,
     opts: ServerOptions,
 }
 
 impl<G: Gateway> Server<G> {
     fn new(gw: Arc<G>, listener_port: u16, opts: ServerOptions) -> Server<G> {
-        let mut h2 = http2::Builder::new(TokioExecutor::new());
+        let mut h2 = http2::Builder::new(crate::clock::Spawner);
         h2.timer(TokioTimer::new())
             .max_header_list_size(u32::try_from(opts.max_header_bytes).unwrap_or(u32::MAX))
             .max_concurrent_streams(opts.h2_max_concurrent_streams);
@@ -355,7 +355,12 @@ impl<G: Gateway> Server<G> {
                 accepted = proxy.accept() => match accepted {
                     Ok((stream, peer)) => {
                         let _ = stream.set_nodelay(true);
-                        conns.spawn(serve_connection(self.clone(), stream, peer, drain_rx.clone()));
+                        conns.spawn(crate::clock::scoped(serve_connection(
+                            self.clone(),
+                            stream,
+                            peer,
+                            drain_rx.clone(),
+                        )));
                     }
                     Err(e) => {
                         // Out of descriptors and the like: back off instead of spinning.
@@ -423,7 +428,8 @@ impl Activity {
     }
 
     fn touch(&self) {
-        let ns = u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let since = crate::clock::now().saturating_duration_since(self.origin);
+        let ns = u64::try_from(since.as_nanos()).unwrap_or(u64::MAX);
         self.last_ns.store(ns, Ordering::SeqCst);
     }
 
@@ -639,7 +645,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Prefixed<T> {
 }
 
 fn ms_since(t: Instant) -> u64 {
-    u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX)
+    u64::try_from(crate::clock::now().saturating_duration_since(t).as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Headers of a response the gateway produced itself.
@@ -697,7 +703,7 @@ async fn handle<G: Gateway>(
     req: Request,
     fields: &mut Option<UpstreamHead>,
 ) -> Response {
-    let started = Instant::now();
+    let started = crate::clock::now();
     let request_id = request_id::new();
     let (parts, body) = req.into_parts();
     // Requests nginx refuses before Kong runs: Kong's error_page handler formats them.

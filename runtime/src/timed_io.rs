@@ -41,7 +41,7 @@ pub(crate) struct TimedIo<T = TcpStream> {
 
 impl<T> TimedIo<T> {
     pub(crate) fn new(inner: T, read_timeout: Option<Duration>, write_timeout: Duration) -> Self {
-        let now = Instant::now();
+        let now = crate::clock::tokio_now();
         TimedIo {
             inner,
             read_timeout,
@@ -69,7 +69,7 @@ impl<T> TimedIo<T> {
 
     fn poll_write_timer(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
         if !self.write_armed {
-            let deadline = Instant::now() + self.write_timeout;
+            let deadline = crate::clock::tokio_now() + self.write_timeout;
             self.write_timer.as_mut().reset(deadline);
             self.write_armed = true;
         }
@@ -100,7 +100,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for TimedIo<T> {
                     return Poll::Pending;
                 };
                 if !this.read_armed {
-                    this.read_deadline = Instant::now() + read_timeout;
+                    this.read_deadline = crate::clock::tokio_now() + read_timeout;
                     this.read_armed = true;
                     if this.read_timer.deadline() > this.read_deadline {
                         this.read_timer.as_mut().reset(this.read_deadline);
@@ -109,7 +109,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for TimedIo<T> {
                 loop {
                     match this.read_timer.as_mut().poll(cx) {
                         Poll::Pending => return Poll::Pending,
-                        Poll::Ready(()) if Instant::now() >= this.read_deadline => {
+                        Poll::Ready(()) if crate::clock::tokio_now() >= this.read_deadline => {
                             this.read_armed = false;
                             return Poll::Ready(Err(io::Error::new(
                                 io::ErrorKind::TimedOut,

@@ -367,9 +367,7 @@ fn body(message: &str) -> Bytes {
 
 /// Seconds since the Unix epoch (Kong's `ngx.time()`).
 pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    crate::clock::unix_time().as_secs()
 }
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json; charset=utf-8");

@@ -25,7 +25,7 @@ use std::{
     pin::Pin,
     sync::{Arc, Mutex, MutexGuard},
     task::{Context, Poll},
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::Duration,
 };
 
 use bytes::{Bytes, BytesMut};
@@ -36,7 +36,6 @@ use tokio::{
     io::{AsyncRead, AsyncWriteExt},
     net::tcp::{OwnedReadHalf, OwnedWriteHalf},
     sync::watch,
-    time::Instant,
 };
 
 use crate::{
@@ -125,7 +124,7 @@ impl ReadSide {
             }
         }
         if !self.body_timer_armed {
-            let deadline = Instant::now() + self.body_timeout;
+            let deadline = crate::clock::tokio_now() + self.body_timeout;
             self.body_timer.as_mut().reset(deadline);
             self.body_timer_armed = true;
         }
@@ -451,7 +450,7 @@ async fn next_head<D: Future<Output = Drained>>(
     limits: &Limits,
     waits: &mut Waits<'_, D>,
 ) -> Result<Head, NoHead> {
-    let start = Instant::now();
+    let start = crate::clock::tokio_now();
     let head_deadline = start + limits.header_read_timeout;
     let idle_deadline = start + limits.idle_timeout.min(limits.header_read_timeout);
     let mut read = std::pin::pin!(poll_fn(|cx| {
@@ -484,7 +483,7 @@ async fn next_head<D: Future<Output = Drained>>(
             biased;
             got = &mut read => return got,
             () = timer.as_mut() => {
-                let now = Instant::now();
+                let now = crate::clock::tokio_now();
                 let due = if idle { idle_deadline } else { head_deadline };
                 if now < due {
                     timer.as_mut().reset(due);
@@ -859,9 +858,7 @@ thread_local! {
 /// Appends the current time as an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), formatted
 /// once per second per thread.
 fn push_date(out: &mut Vec<u8>) {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = crate::clock::unix_time().as_secs();
     DATE.with(|cell| {
         let mut cached = cell.borrow_mut();
         if cached.0 != now {
@@ -924,7 +921,7 @@ pub(super) async fn sniff<R: AsyncRead + Unpin>(
     drain: &mut watch::Receiver<bool>,
 ) -> Option<bool> {
     use tokio::io::AsyncReadExt;
-    let deadline = Instant::now() + idle;
+    let deadline = crate::clock::tokio_now() + idle;
     loop {
         let n = H2_PREFACE.len().min(buf.len());
         if buf[..n] != H2_PREFACE[..n] {

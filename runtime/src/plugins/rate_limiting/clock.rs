@@ -7,13 +7,12 @@ use std::{
         atomic::{AtomicI64, Ordering},
         Arc,
     },
-    time::{SystemTime, UNIX_EPOCH},
 };
 
 /// Where "now" comes from.
 #[derive(Debug, Clone, Default)]
 pub enum Clock {
-    /// `SystemTime::now()`.
+    /// The system clock, as [`crate::clock::unix_time`] reads it.
     #[default]
     System,
     /// A time set by hand (milliseconds since the Unix epoch).
@@ -24,9 +23,9 @@ impl Clock {
     /// Milliseconds since the Unix epoch.
     pub fn now_ms(&self) -> i64 {
         match self {
-            Clock::System => SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64),
+            Clock::System => {
+                i64::try_from(crate::clock::unix_time().as_millis()).unwrap_or(i64::MAX)
+            }
             Clock::Manual(m) => m.get(),
         }
     }
