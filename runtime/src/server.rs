@@ -569,8 +569,7 @@ async fn serve_h2<G: Gateway>(
         prefix,
         inner: crate::timed_io::TimedIo::new(stream, None, sh.opts.send_timeout),
     };
-    let conn = sh.h2.serve_connection(TokioIo::new(io), svc);
-    tokio::pin!(conn);
+    let mut conn = std::pin::pin!(sh.h2.serve_connection(TokioIo::new(io), svc));
     // A drain that began while the preface was read.
     let mut closing = false;
     if *drain.borrow_and_update() {
@@ -816,8 +815,9 @@ async fn handle<G: Gateway>(
 
     let req = Request::from_parts(parts, body);
     let resp = {
-        let fut = sh.gw.handle(route_idx, &mut cx, req);
-        tokio::pin!(fut);
+        // Made where it stays: `let fut = ...; pin!(fut)` would keep two slots of its size
+        // in this future, one for the value and one for the pinned move of it.
+        let mut fut = std::pin::pin!(sh.gw.handle(route_idx, &mut cx, req));
         // A panicking plugin answers this request with Kong's 500 instead of taking the
         // connection (and every HTTP/2 stream on it) down. The panic hook still reports it.
         std::future::poll_fn(|task| {
