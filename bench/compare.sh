@@ -7,7 +7,9 @@
 #   direct   wrk/h2load straight at the origin: the ceiling (no proxy, so no CPU column)
 #   nginx    worker_processes 1, upstream keepalive 64, proxy_http_version 1.1
 #   haproxy  nbthread 1, mode http, http-reuse always, foreground (-db)
-#   kiln     a gateway built by `kiln build` from a kong.yml written here, KILN_WORKERS=1
+#   kiln     a gateway built by `kiln build $KILN_BUILD_FLAGS` (default `--lto`, the build
+#            for a binary that ships; KILN_BUILD_FLAGS= measures the default build) from a
+#            kong.yml written here, KILN_WORKERS=1
 # Scenarios:
 #   plain      GET /bench, one prefix route
 #   routes1000 GET /r0500/x with 1,000 prefix routes /r0000../r0999 in every proxy
@@ -34,6 +36,7 @@ cd "$(dirname "$0")/.."
 DUR=${1:-10}
 REPS=${2:-3}
 SCENARIOS=${3:-"plain routes1000 chain h2"}
+KILN_BUILD_FLAGS=${KILN_BUILD_FLAGS---lto}
 TARGETS="direct nginx haproxy kiln"
 CONNS=50
 
@@ -58,7 +61,7 @@ machine=$(
   echo "haproxy:  $(haproxy -v | head -1 | awk '{print $3}')"
   echo "wrk:      $(wrk -v 2>&1 | head -1 | awk '{print $2}')"
   echo "h2load:   $(h2load --version | head -1 | awk '{print $2}')"
-  echo "kiln:     $rev, $(rustc --version 2>/dev/null || echo 'rustc ?')"
+  echo "kiln:     $rev, $(rustc --version 2>/dev/null || echo 'rustc ?'), kiln build ${KILN_BUILD_FLAGS:-(no flags)}"
   echo "runs:     $DUR s each, $REPS reps interleaved, $CONNS connections, one client thread"
 )
 echo "$machine"
@@ -95,7 +98,8 @@ if [ "$(grep -c 'url: http://bench.upstream' "$work/kiln-chain.yml")" != 2 ] ||
   exit 1
 fi
 for cfg in plain routes1000 chain; do
-  timeout 900 "$kiln" build "$work/kiln-$cfg.yml" -o "$work/kiln-$cfg" 2>"$work/kiln-build-$cfg.log" ||
+  # shellcheck disable=SC2086 # the flags are words
+  timeout 1200 "$kiln" build $KILN_BUILD_FLAGS "$work/kiln-$cfg.yml" -o "$work/kiln-$cfg" 2>"$work/kiln-build-$cfg.log" ||
     { cat "$work/kiln-build-$cfg.log" >&2; exit 1; }
 done
 

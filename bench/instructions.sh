@@ -13,12 +13,14 @@
 # checks). Per target: start it under callgrind, warm up with 500 requests, zero the
 # counters, send REQUESTS requests (h2load --h1, 10 connections), dump, divide.
 # Origin: nginx answering a fixed 100-byte 200. Kiln is built with symbols
-# (line tables, not stripped) into target/kiln-prof, with KILN_WORKERS=1.
+# (line tables, not stripped) into target/kiln-prof by `kiln build $KILN_BUILD_FLAGS`
+# (default `--lto`, as bench/compare.sh), with KILN_WORKERS=1.
 # Loopback only; every wait bounded; stops only what it started.
 # Usage: bench/instructions.sh [REQUESTS=2000] [--cache]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-2000}
+KILN_BUILD_FLAGS=${KILN_BUILD_FLAGS---lto}
 SIM=()
 case ${2:-} in
   '') ;;
@@ -100,7 +102,8 @@ sed -e 's#url: http://127\.0\.0\.1:900[0-9]#url: http://bench.upstream#' \
 grep -q 'name: jwt' "$work/chain.yml" || { echo "examples/seed/kong.yml has no jwt" >&2; exit 1; }
 for cfg in plain chain; do
   CARGO_PROFILE_RELEASE_STRIP=false CARGO_PROFILE_RELEASE_DEBUG=line-tables-only \
-    timeout 900 ./target/release/kiln build "$work/$cfg.yml" -o "$work/kiln-$cfg" \
+    # shellcheck disable=SC2086 # the flags are words
+    timeout 1200 ./target/release/kiln build $KILN_BUILD_FLAGS "$work/$cfg.yml" -o "$work/kiln-$cfg" \
     --target-dir target/kiln-prof 2>"$work/build-$cfg.log" ||
     { cat "$work/build-$cfg.log" >&2; exit 1; }
 done
@@ -149,7 +152,7 @@ measure() {
     }'
 }
 
-echo "== per proxied request ($N requests after 500 to warm up; h2load --h1 -c 10)"
+echo "== per proxied request ($N requests after 500 to warm up; h2load --h1 -c 10; kiln build ${KILN_BUILD_FLAGS:-(no flags)})"
 ng_port=$(free_port)
 nginx_conf "$work/nginx" "$ng_port" > "$work/nginx.conf"
 measure nginx-plain /bench "" "$ng_port" -- nginx -c "$work/nginx.conf" -p "$work/nginx"
