@@ -147,7 +147,11 @@ mod tests {
             .split("\n[")
             .find(|s| s.starts_with("profile.release-lto]"))
             .expect("the template defines [profile.release-lto]");
-        for line in ["inherits = \"release\"", "lto = \"fat\"", "codegen-units = 1"] {
+        for line in [
+            "inherits = \"release\"",
+            "lto = \"fat\"",
+            "codegen-units = 1",
+        ] {
             assert!(section.lines().any(|l| l == line), "{line} in {section}");
         }
     }
