@@ -63,12 +63,14 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
-    pub(crate) fn new(io: TimedIo) -> Conn {
-        Conn {
+    /// Boxed once per connection: a request moves it into the exchange, into the response
+    /// body and back to the pool, a pointer each time instead of the whole connection.
+    pub(crate) fn new(io: TimedIo) -> Box<Conn> {
+        Box::new(Conn {
             io,
             buf: BytesMut::with_capacity(READ_SIZE),
             reused: false,
-        }
+        })
     }
 
     /// Whether this idle connection can take a request: the upstream has neither closed it
@@ -226,7 +228,7 @@ impl SendError {
 /// Sends one request on `conn` and waits for the response head. `body` is taken only once
 /// the head is written, so after [`SendError::Unsent`] it is still there.
 pub(crate) async fn send(
-    mut conn: Conn,
+    mut conn: Box<Conn>,
     head: &[u8],
     body: &mut Option<Body>,
     framing: Framing,
@@ -699,7 +701,7 @@ impl Upload {
 /// An upstream response body. It owns its connection until both this body and the request
 /// body are complete, then gives the connection back to the pool when it may be reused.
 pub(crate) struct UpBody {
-    conn: Option<Conn>,
+    conn: Option<Box<Conn>>,
     decoder: Decoder,
     upload: Option<Upload>,
     keep_alive: bool,

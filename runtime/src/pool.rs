@@ -60,7 +60,7 @@ pub fn set_worker(i: usize) {
 }
 
 struct Idle {
-    conn: Conn,
+    conn: Box<Conn>,
     since: Instant,
 }
 
@@ -90,7 +90,7 @@ impl Pool {
     }
 
     /// The most recently used idle connection that is still open and not expired.
-    pub(crate) fn take(&self) -> Option<Conn> {
+    pub(crate) fn take(&self) -> Option<Box<Conn>> {
         let mut idle = self.lock();
         let now = crate::clock::now();
         while let Some(c) = idle.pop() {
@@ -104,7 +104,7 @@ impl Pool {
     }
 
     /// Keeps a connection whose last exchange is complete.
-    pub(crate) fn put(&self, conn: Conn) {
+    pub(crate) fn put(&self, conn: Box<Conn>) {
         if self.opts.max_idle == 0 {
             return;
         }

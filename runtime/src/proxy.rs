@@ -159,7 +159,7 @@ impl Upstream {
             .unwrap_or(i)
     }
 
-    async fn connect(&self, t: &Target) -> Result<Conn, Failure> {
+    async fn connect(&self, t: &Target) -> Result<Box<Conn>, Failure> {
         let connect = async {
             match crate::resolve::lookup(t.spec.host, t.spec.port) {
                 Some(addr) => TcpStream::connect(addr).await,

@@ -329,7 +329,7 @@ fn request_framing_and_head() {
 }
 
 /// A connected pair: the client side as a `Conn`, the upstream side raw.
-async fn pair(read_timeout: Duration) -> (Conn, TcpStream) {
+async fn pair(read_timeout: Duration) -> (Box<Conn>, TcpStream) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let client = TcpStream::connect(addr).await.expect("connect");
