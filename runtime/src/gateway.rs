@@ -103,11 +103,12 @@ pub trait Gateway: Sized + Send + Sync + 'static {
 
     /// Runs route `route`'s chain: access phase in Kong's priority order, then the proxy (or
     /// 503 when the route has no service), then header_filter on the response. `cx` already
-    /// carries the match. Never fails: errors become Kong-style responses.
+    /// carries the match. Never fails: errors become Kong-style responses. The request is
+    /// lent, not moved: the chain and the proxy work on it where it is.
     fn handle(
         &self,
         route: u32,
         cx: &mut Ctx,
-        req: Request,
+        req: &mut Request,
     ) -> impl Future<Output = Response> + Send;
 }

@@ -6,7 +6,7 @@
 //!
 //! ```no_run
 //! # use kiln_runtime::{proxy::{proxy, Upstream}, Ctx, Request, Response, ServiceSpec};
-//! # async fn demo(spec: &'static ServiceSpec, cx: &mut Ctx, req: Request) -> Response {
+//! # async fn demo(spec: &'static ServiceSpec, cx: &mut Ctx, req: &mut Request) -> Response {
 //! let up = Upstream::new(spec).expect("valid service"); // once, in Gateway::init
 //! proxy(&up, cx, req).await
 //! # }
@@ -500,11 +500,12 @@ fn elapsed_ms(since: Instant) -> u64 {
     .unwrap_or(u64::MAX)
 }
 
-/// Sends `req` to `up` and returns the upstream's response, streaming both bodies.
+/// Sends `req` to `up` and returns the upstream's response, streaming both bodies. The
+/// request's body is taken (an empty one is left in its place).
 ///
 /// Sets `cx.proxy_latency_ms`, and on success `cx.upstream_latency_ms` and
 /// `cx.kong_generated = false`. Failures become Kong's error responses (502/504).
-pub async fn proxy(up: &Upstream, cx: &mut Ctx, req: Request) -> Response {
+pub async fn proxy(up: &Upstream, cx: &mut Ctx, req: &mut Request) -> Response {
     cx.proxy_latency_ms = Some(elapsed_ms(cx.started));
     if !up.targets.iter().any(|t| t.spec.weight > 0) {
         // An upstream whose targets all have weight 0 (Kong's balancer answer).
@@ -516,14 +517,16 @@ pub async fn proxy(up: &Upstream, cx: &mut Ctx, req: Request) -> Response {
             req.headers(),
         );
     }
-    let (parts, body) = req.into_parts();
+    // The body is taken; the rest of the request is read where it is.
+    let body = std::mem::replace(req.body_mut(), response::empty());
+    let req = &*req;
 
     // What the error page needs from the request, looked up only when it is needed.
     let fail = |cx: &mut Ctx, status: u16| {
         cx.kong_generated = true;
         let mut error_headers = HeaderMap::new();
         for name in [header::ACCEPT, header::CONTENT_TYPE] {
-            if let Some(v) = parts.headers.get(&name) {
+            if let Some(v) = req.headers().get(&name) {
                 error_headers.insert(name, v.clone());
             }
         }
@@ -540,29 +543,29 @@ pub async fn proxy(up: &Upstream, cx: &mut Ctx, req: Request) -> Response {
         up.spec.path,
         &cx.normalized_path,
         stripped_len(cx),
-        parts.uri.query(),
+        req.uri().query(),
     );
     // Checks that the target is a valid request-target (no spaces or controls).
     let Some(target_path) = valid_target(target_path) else {
         return fail(cx, 500);
     };
-    let authority = parts.uri.authority().map(|a| a.as_str());
-    let preserved_host = preserved_host(cx, authority, &parts.headers);
-    let Some(framing) = client::request_framing(&parts.headers, &body) else {
+    let authority = req.uri().authority().map(|a| a.as_str());
+    let preserved_host = preserved_host(cx, authority, req.headers());
+    let Some(framing) = client::request_framing(req.headers(), &body) else {
         return fail(cx, 500);
     };
     let mut idx = up.pick();
     let (mut head, mut host_range) = client::start_head(
-        &parts.method,
+        req.method(),
         &target_path,
         preserved_host
             .as_ref()
             .unwrap_or(&up.targets[idx].host_header),
-        block_room(&parts.headers),
+        block_room(req.headers()),
     );
-    upstream_header_block(cx, &parts.headers, framing, &mut head);
+    upstream_header_block(cx, req.headers(), framing, &mut head);
     // The request is replayed at most once, as a copy of its head (so without a body).
-    let replayable = framing == Framing::Empty && parts.method.is_idempotent();
+    let replayable = framing == Framing::Empty && req.method().is_idempotent();
     let mut body = (framing != Framing::Empty).then_some(body);
 
     let attempts = up.spec.retries.saturating_add(1);
@@ -583,7 +586,7 @@ pub async fn proxy(up: &Upstream, cx: &mut Ctx, req: Request) -> Response {
         // Idle connections first; a request they could not take at all stays as it was.
         while let Some(conn) = target.pool.take() {
             let sent = crate::clock::now();
-            match client::send(conn, &head, &mut body, framing, &parts.method, &target.pool).await {
+            match client::send(conn, &head, &mut body, framing, req.method(), &target.pool).await {
                 Ok(answer) => return finish(cx, answer, sent),
                 Err(SendError::Unsent) => {}
                 // The upstream closed a kept-alive connection as the request went out
@@ -604,7 +607,7 @@ pub async fn proxy(up: &Upstream, cx: &mut Ctx, req: Request) -> Response {
             }
         };
         let sent = crate::clock::now();
-        match client::send(conn, &head, &mut body, framing, &parts.method, &target.pool).await {
+        match client::send(conn, &head, &mut body, framing, req.method(), &target.pool).await {
             Ok(answer) => return finish(cx, answer, sent),
             // Not sent at all: as good as a failed connect.
             Err(SendError::Unsent) => last = Failure::Invalid,

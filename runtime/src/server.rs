@@ -699,62 +699,61 @@ fn proxied(mut resp: Response, cx: &mut Ctx, fields: &mut Option<UpstreamHead>) 
 async fn handle<G: Gateway>(
     sh: &Server<G>,
     peer: SocketAddr,
-    req: Request,
+    mut req: Request,
     fields: &mut Option<UpstreamHead>,
 ) -> Response {
     let started = crate::clock::now();
     let request_id = request_id::new();
-    let (parts, body) = req.into_parts();
     // Requests nginx refuses before Kong runs: Kong's error_page handler formats them.
     let bad = || {
         generated(
-            response::upstream_error(400, &request_id, &parts.headers),
+            response::upstream_error(400, &request_id, req.headers()),
             &request_id,
             started,
         )
     };
 
-    let header_host = match parts.headers.get(header::HOST).map(|v| v.to_str()) {
+    let header_host = match req.headers().get(header::HOST).map(|v| v.to_str()) {
         Some(Ok(h)) => Some(h),
         Some(Err(_)) => return bad(),
         None => None,
     };
-    let authority = parts.uri.authority().map(|a| a.as_str());
-    let raw_host = if parts.version == Version::HTTP_2 {
+    let authority = req.uri().authority().map(|a| a.as_str());
+    let raw_host = if req.version() == Version::HTTP_2 {
         authority.or(header_host)
     } else {
         header_host.or(authority)
     };
     let raw_host = match raw_host {
         Some(h) => h,
-        None if parts.version == Version::HTTP_11 => return bad(),
+        None if req.version() == Version::HTTP_11 => return bad(),
         None => "",
     };
     let (host, port) = path::split_host(raw_host);
-    let Ok(normalized) = path::normalize(parts.uri.path()) else {
+    let Ok(normalized) = path::normalize(req.uri().path()) else {
         return bad();
     };
 
     let route_req = RouteRequest {
-        method: parts.method.as_str(),
+        method: req.method().as_str(),
         host,
         port: port.unwrap_or(sh.listener_port),
         path: &normalized,
-        headers: &parts.headers,
+        headers: req.headers(),
     };
     let Some(matched) = sh.gw.route(&route_req) else {
         let resp = response::error(
             404,
             Some("no Route matched with those values"),
             &request_id,
-            &parts.headers,
+            req.headers(),
         );
         return generated(resp, &request_id, started);
     };
     let Some(route) = sh.gw.routes().get(matched.route as usize) else {
         // A generated-code bug; never a panic on the request path.
         return generated(
-            response::error(500, None, &request_id, &parts.headers),
+            response::error(500, None, &request_id, req.headers()),
             &request_id,
             started,
         );
@@ -763,11 +762,11 @@ async fn handle<G: Gateway>(
     if route.https_only && sh.opts.scheme == "http" {
         let resp = match route.https_redirect_status_code {
             code @ (301 | 302 | 307 | 308) => {
-                let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+                let target = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
                 let location = format!("https://{}{target}", host.to_ascii_lowercase());
                 match HeaderValue::from_str(&location) {
                     Ok(loc) => response::redirect(code, loc),
-                    Err(_) => response::error(400, None, &request_id, &parts.headers),
+                    Err(_) => response::error(400, None, &request_id, req.headers()),
                 }
             }
             _ => {
@@ -799,10 +798,10 @@ async fn handle<G: Gateway>(
         kong_generated: true,
         auth: Default::default(),
         host: host.to_owned(),
-        request_uri: parts.uri.clone(),
-        http_version: parts.version,
+        request_uri: req.uri().clone(),
+        http_version: req.version(),
         proxy_latency_ms: None,
-        request_origin: parts.headers.get(header::ORIGIN).cloned(),
+        request_origin: req.headers().get(header::ORIGIN).cloned(),
         cors_preflight: false,
         request_body_limit: None,
         token_bucket_headers: None,
@@ -813,11 +812,10 @@ async fn handle<G: Gateway>(
         upstream_head: None,
     };
 
-    let req = Request::from_parts(parts, body);
     let resp = {
         // Made where it stays: `let fut = ...; pin!(fut)` would keep two slots of its size
         // in this future, one for the value and one for the pinned move of it.
-        let mut fut = std::pin::pin!(sh.gw.handle(route_idx, &mut cx, req));
+        let mut fut = std::pin::pin!(sh.gw.handle(route_idx, &mut cx, &mut req));
         // A panicking plugin answers this request with Kong's 500 instead of taking the
         // connection (and every HTTP/2 stream on it) down. The panic hook still reports it.
         std::future::poll_fn(|task| {

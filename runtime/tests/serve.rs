@@ -47,7 +47,7 @@ impl Gateway for ChildGw {
         &[]
     }
 
-    async fn handle(&self, _: u32, cx: &mut Ctx, req: Request) -> Response {
+    async fn handle(&self, _: u32, cx: &mut Ctx, req: &mut Request) -> Response {
         kiln_runtime::proxy::no_service(cx, req.headers())
     }
 }

@@ -48,7 +48,7 @@ fn step_access(i: usize, step: &Step) -> TokenStream {
     let call = |p: PluginId| {
         let f = field(p);
         quote! {
-            if let rt::ControlFlow::Break(resp) = rt::Plugin::access(&self.#f, cx, &mut req).await {
+            if let rt::ControlFlow::Break(resp) = rt::Plugin::access(&self.#f, cx, req).await {
                 break 'access resp;
             }
         }
@@ -187,7 +187,7 @@ pub fn emit_gateway_type(config: &ir::Config, plan: &Plan, source: &SourceInfo) 
             if chain.steps.is_empty() {
                 return quote! {
                     #[doc = #doc]
-                    async fn #name(&self, cx: &mut rt::Ctx, req: rt::Request) -> rt::Response {
+                    async fn #name(&self, cx: &mut rt::Ctx, req: &mut rt::Request) -> rt::Response {
                         #end
                     }
                 };
@@ -219,7 +219,7 @@ pub fn emit_gateway_type(config: &ir::Config, plan: &Plan, source: &SourceInfo) 
                 .map(|(i, s)| step_header_filter(i, s));
             quote! {
                 #[doc = #doc]
-                async fn #name(&self, cx: &mut rt::Ctx, mut req: rt::Request) -> rt::Response {
+                async fn #name(&self, cx: &mut rt::Ctx, req: &mut rt::Request) -> rt::Response {
                     #(#selectors)*
                     let mut resp = 'access: {
                         #(#access)*
@@ -288,7 +288,7 @@ pub fn emit_gateway_type(config: &ir::Config, plan: &Plan, source: &SourceInfo) 
                 &CONSUMERS
             }
 
-            async fn handle(&self, route: u32, cx: &mut rt::Ctx, req: rt::Request) -> rt::Response {
+            async fn handle(&self, route: u32, cx: &mut rt::Ctx, req: &mut rt::Request) -> rt::Response {
                 match route {
                     #(#arms)*
                     _ => rt::unknown_route(cx, req.headers()),

@@ -161,7 +161,7 @@ impl Gateway for TestGateway {
         self.services
     }
 
-    async fn handle(&self, route: u32, cx: &mut Ctx, req: Request) -> Response {
+    async fn handle(&self, route: u32, cx: &mut Ctx, req: &mut Request) -> Response {
         if self.routes.get(route as usize).and_then(|r| r.name) == Some("panic") {
             tokio::task::yield_now().await;
             panic!("a plugin bug");
