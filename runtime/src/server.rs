@@ -553,6 +553,13 @@ async fn serve_h2<G: Gateway>(
                 if let Some(fields) = fields {
                     fields.into_map(resp.headers_mut());
                 }
+                // Response fields go out as HPACK literals, outside the connection's dynamic
+                // table, as nginx sends them: with a fresh request id, date and latencies in
+                // every response, indexing them would only churn the table, and each lookup
+                // in it is a likely cache miss per field.
+                for v in resp.headers_mut().values_mut() {
+                    v.set_sensitive(true);
+                }
                 let (parts, inner) = resp.into_parts();
                 Ok::<_, Infallible>(http::Response::from_parts(
                     parts,
