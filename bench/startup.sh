@@ -5,11 +5,16 @@
 #   3. edit → new binary with a warm target directory (one route added),
 #   4. binary size,
 #   5. cold start: exec → first proxied 200 (median of N starts), idle RSS,
-#   6. RSS under load: VmRSS and VmHWM of the gateway after a 5 s wrk -c50 run.
-# Only loopback; stops what it starts. Usage: bench/startup.sh [N_STARTS]
+#   6. RSS under load: VmRSS and VmHWM of the gateway after a 5 s wrk -c50 run,
+#   7. with --lto: `kiln build --lto` in the same target directory (its dependencies are
+#      compiled once more for the release-lto profile), then edit → new binary and the
+#      binary size with --lto.
+# Only loopback; stops what it starts. Usage: bench/startup.sh [N_STARTS] [--lto]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-20}
+LTO=${2:-}
+case $LTO in '' | --lto) ;; *) echo "usage: bench/startup.sh [N_STARTS] [--lto]" >&2; exit 2 ;; esac
 if ! command -v wrk >/dev/null; then
   echo "installing wrk from Debian's packages" >&2
   DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y wrk >&2
@@ -106,3 +111,19 @@ idle=$(kib VmRSS)
 out=$(timeout 40 wrk -t1 -c50 -d5s "http://127.0.0.1:$port/echo/x")
 if echo "$out" | grep -q 'Non-2xx'; then echo "$out" >&2; echo "non-2xx answers under load" >&2; exit 1; fi
 python3 -c "print(f'RSS before load: {$idle / 1024:.1f} MiB; after: VmRSS {$(kib VmRSS) / 1024:.1f} MiB, VmHWM (peak) {$(kib VmHWM) / 1024:.1f} MiB; {$(echo "$out" | awk '/^Requests\/sec/ {print $2}'):.0f} req/s')"
+
+if [ "$LTO" = --lto ]; then
+  echo "== kiln build --lto (first: the dependencies for the release-lto profile)"
+  t0=$(secs)
+  "$kiln" build --lto "$work/kong.yml" -o "$work/gw-lto" --target-dir "$work/kiln-target" 2>"$work/build3.log"
+  echo "first kiln build --lto: $(since "$t0") s"
+  cat >> "$work/kong.yml" <<'YML'
+  - name: added-by-the-benchmark-lto
+    paths: [/added-lto]
+    service: echo
+YML
+  t0=$(secs)
+  "$kiln" build --lto "$work/kong.yml" -o "$work/gw-lto" --target-dir "$work/kiln-target" 2>"$work/build4.log"
+  echo "edit -> binary, --lto: $(since "$t0") s"
+  python3 -c "import os; n = os.path.getsize('$work/gw-lto'); print(f'binary size, --lto: {n} bytes ({n / 1048576:.1f} MiB)')"
+fi
