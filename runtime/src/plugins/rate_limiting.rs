@@ -29,8 +29,14 @@ pub use clock::{Clock, ManualClock};
 pub use window::Period;
 
 use crate::{
-    consumer::ConsumerSpec, ctx::Ctx, gateway::ServiceSpec, plugin::Plugin,
-    plugins::ip_restriction::IpRestriction, response, Request, Response, StartupError,
+    consumer::ConsumerSpec,
+    ctx::Ctx,
+    gateway::ServiceSpec,
+    plugin::Plugin,
+    plugins::ip_restriction::IpRestriction,
+    response,
+    upstream_head::{self, UpstreamHead},
+    Request, Response, StartupError,
 };
 use store::{Acquire, Counters};
 
@@ -191,6 +197,16 @@ static PERIOD_HEADERS: [(HeaderName, HeaderName); 6] = [
         HeaderName::from_static("x-ratelimit-limit-year"),
         HeaderName::from_static("x-ratelimit-remaining-year"),
     ),
+];
+
+/// [`PERIOD_HEADERS`] in Kong's spelling, for headers written as lines.
+const PERIOD_SPELLED: [(&str, &str); 6] = [
+    ("X-RateLimit-Limit-Second", "X-RateLimit-Remaining-Second"),
+    ("X-RateLimit-Limit-Minute", "X-RateLimit-Remaining-Minute"),
+    ("X-RateLimit-Limit-Hour", "X-RateLimit-Remaining-Hour"),
+    ("X-RateLimit-Limit-Day", "X-RateLimit-Remaining-Day"),
+    ("X-RateLimit-Limit-Month", "X-RateLimit-Remaining-Month"),
+    ("X-RateLimit-Limit-Year", "X-RateLimit-Remaining-Year"),
 ];
 
 pub const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
@@ -581,6 +597,37 @@ impl RateLimiting {
         );
         h.insert(RATELIMIT_RESET, number_value(s.reset.max(1) as u64));
     }
+
+    /// [`Self::apply`] as lines after the upstream's (see [`crate::upstream_head`]): no
+    /// header values are made. `false` when a name could not go as a line; those from then
+    /// on are left to [`Self::apply`], which replaces the lines already written.
+    fn apply_lines(&self, s: &Shown, head: &mut UpstreamHead, set: &mut HeaderMap) -> bool {
+        for (i, (p, limit, remaining)) in s.periods.iter().flatten().enumerate() {
+            let (l, r) = &PERIOD_HEADERS[*p as usize];
+            let (l_spelled, r_spelled) = PERIOD_SPELLED[*p as usize];
+            // The access phase of this instance made `s`: its limits are ours, in order.
+            let done = match self.limit_values.get(i) {
+                Some((n, v)) if n == limit => head.insert_field(set, l, l_spelled, v.as_bytes()),
+                _ => head.insert_decimal(set, l, l_spelled, *limit),
+            };
+            if !done || !head.insert_decimal(set, r, r_spelled, *remaining) {
+                return false;
+            }
+        }
+        head.insert_decimal(set, &RATELIMIT_LIMIT, "RateLimit-Limit", s.limit)
+            && head.insert_decimal(
+                set,
+                &RATELIMIT_REMAINING,
+                "RateLimit-Remaining",
+                s.remaining,
+            )
+            && head.insert_decimal(
+                set,
+                &RATELIMIT_RESET,
+                "RateLimit-Reset",
+                s.reset.max(1) as u64,
+            )
+    }
 }
 
 #[cfg(feature = "redis")]
@@ -617,10 +664,16 @@ impl Plugin for RateLimiting {
         self.run(cx, req)
     }
 
-    /// Adds the headers the access phase computed.
+    /// Adds the headers the access phase computed: as lines next to the upstream's when
+    /// they are still lines, else into the response's map.
     fn header_filter(&self, cx: &mut Ctx, resp: &mut Response) {
         if let Some(s) = cx.rate_limiting.take() {
-            self.apply(&s, resp.headers_mut());
+            let set = resp.headers_mut();
+            let as_lines = upstream_head::insert_target(cx)
+                .is_some_and(|head| self.apply_lines(&s, head, set));
+            if !as_lines {
+                self.apply(&s, set);
+            }
         }
     }
 }

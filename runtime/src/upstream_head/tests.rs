@@ -1,4 +1,4 @@
-use http::{header, HeaderMap, HeaderValue};
+use http::{header, HeaderMap, HeaderName, HeaderValue};
 
 use super::*;
 use crate::plugins::test_support::ctx;
@@ -212,4 +212,122 @@ fn header_filter_gives_plugins_that_read_the_whole_map() {
     assert_eq!(resp.headers()["x-probe"], "saw x-up");
     assert_eq!(resp.headers()["x-up"], "1");
     assert!(cx.upstream_head.is_none());
+}
+
+const LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit-minute");
+
+#[test]
+fn inserted_lines_replace_upstream_lines_and_map_entries_of_their_name() {
+    let mut h = head(&[
+        ("Content-Type", "text/plain"),
+        ("x-ratelimit-limit-MINUTE", "up-1"),
+        ("X-RateLimit-Limit-Minute", "up-2"),
+        ("X-Other", "o"),
+    ]);
+    let mut set = HeaderMap::new();
+    set.insert(LIMIT, HeaderValue::from_static("set-before"));
+    set.insert("x-kept", HeaderValue::from_static("k"));
+    assert!(h.insert_field(&mut set, &LIMIT, "X-RateLimit-Limit-Minute", b"100"));
+    assert_eq!(pairs(&set), [("x-kept".to_string(), "k".to_string())]);
+    assert_eq!(
+        written(&h, &set),
+        "Content-Type: text/plain\r\nX-Other: o\r\nX-RateLimit-Limit-Minute: 100\r\n"
+    );
+    assert_eq!(
+        written(&h, &HeaderMap::new()),
+        "Content-Type: text/plain\r\nX-Other: o\r\nX-RateLimit-Limit-Minute: 100\r\n",
+        "without map entries too"
+    );
+
+    // a later insert of the name replaces the line, whichever way it is made
+    assert!(h.insert_decimal(&mut set, &LIMIT, "X-RateLimit-Limit-Minute", 7));
+    assert!(h.insert_field(&mut set, &HeaderName::from_static("x-two"), "X-Two", b"2"));
+    assert_eq!(
+        written(&h, &set),
+        "Content-Type: text/plain\r\nX-Other: o\r\nX-RateLimit-Limit-Minute: 7\r\nX-Two: 2\r\n"
+    );
+    set.insert(LIMIT, HeaderValue::from_static("set-after"));
+    assert_eq!(
+        written(&h, &set),
+        "Content-Type: text/plain\r\nX-Other: o\r\nX-Two: 2\r\n",
+        "the map's entry is written before the lines by the server"
+    );
+}
+
+#[test]
+fn names_the_gateway_handles_are_not_inserted_as_lines() {
+    let mut set = HeaderMap::new();
+    let mut h = head(&[("X-Up", "1")]);
+    for (name, spelled) in [
+        (header::CONTENT_LENGTH, "Content-Length"),
+        (header::CONNECTION, "Connection"),
+        (header::DATE, "Date"),
+        (header::SERVER, "Server"),
+        (header::VIA, "Via"),
+        (
+            HeaderName::from_static("x-kong-request-id"),
+            "X-Kong-Request-Id",
+        ),
+    ] {
+        assert!(!h.insert_field(&mut set, &name, spelled, b"x"), "{spelled}");
+    }
+    assert_eq!(written(&h, &set), "X-Up: 1\r\n");
+
+    // once the gateway's lines are there, everything goes to the map
+    let mut cx = ctx();
+    let server = HeaderValue::from_static("kiln/1");
+    assert!(h
+        .add_gateway_fields(&mut set, &mut cx, &server, "v")
+        .is_some());
+    assert!(!h.insert_field(&mut set, &LIMIT, "X-RateLimit-Limit-Minute", b"1"));
+}
+
+#[test]
+fn into_map_has_the_inserted_lines_as_inserts() {
+    let mut h = head(&[
+        ("X-RateLimit-Limit-Minute", "up"),
+        ("X-A", "1"),
+        ("Via", "1.1 up"),
+    ]);
+    h.set_content_length(Some(2));
+    let mut set = HeaderMap::new();
+    assert!(h.insert_field(&mut set, &LIMIT, "X-RateLimit-Limit-Minute", b"100"));
+    assert!(h.insert_decimal(&mut set, &HeaderName::from_static("x-a"), "X-A", 12345));
+    set.insert("x-later", HeaderValue::from_static("l"));
+    h.into_map(&mut set);
+    let mut got = pairs(&set);
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("content-length", "2"),
+            ("via", "1.1 up"),
+            ("x-a", "12345"),
+            ("x-later", "l"),
+            ("x-ratelimit-limit-minute", "100"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+    );
+
+    // a map entry set after the line wins
+    let mut h = head(&[]);
+    let mut set = HeaderMap::new();
+    assert!(h.insert_field(&mut set, &LIMIT, "X-RateLimit-Limit-Minute", b"100"));
+    set.insert(LIMIT, HeaderValue::from_static("map"));
+    h.into_map(&mut set);
+    assert_eq!(pairs(&set), [(LIMIT.to_string(), "map".to_string())]);
+}
+
+#[test]
+fn inserts_go_to_the_lines_only_while_they_are_lines() {
+    let mut cx = ctx();
+    assert!(insert_target(&mut cx).is_none(), "no upstream head");
+    cx.upstream_head = Some(head(&[]));
+    assert!(insert_target(&mut cx).is_some());
+    cx.kong_generated = true;
+    assert!(insert_target(&mut cx).is_none(), "a generated response");
+    cx.kong_generated = false;
+    let mut resp = Response::new(crate::response::empty());
+    materialize(&mut cx, &mut resp);
+    assert!(insert_target(&mut cx).is_none(), "moved into the map");
 }
