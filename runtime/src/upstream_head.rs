@@ -42,16 +42,50 @@ pub struct UpstreamHead {
     aside: Vec<(HeaderName, HeaderValue)>,
     /// Where the lines plugins inserted start in `lines`, once there are some.
     inserted_at: Option<usize>,
-    /// Bit `min(len, 63)` is set for the length of every inserted line's name: most names
-    /// are told apart from all of them without a comparison.
-    inserted_lens: u64,
+    /// The [`name_bits`] of every inserted line's name: most other names are told apart
+    /// from all of them without a comparison.
+    inserted_names: u64,
     /// Where the gateway's own lines start in `lines`, once they are there.
     gateway_at: Option<usize>,
 }
 
-/// [`UpstreamHead::inserted_lens`]'s bit for a name of `len` bytes.
-fn len_bit(len: usize) -> u64 {
-    1 << len.min(63)
+/// Two of 64 bits that stand for a field name, ignoring ASCII case: one for its length, one
+/// for its last two bytes. Names whose bits are not all in a set of names' bits are not in
+/// that set.
+fn name_bits(name: &[u8]) -> u64 {
+    let tail = match name {
+        [.., a, b] => usize::from(a | 0x20) * 3 + usize::from(b | 0x20),
+        _ => 0,
+    };
+    1 << name.len().min(63) | 1 << (tail & 63)
+}
+
+/// A response header name that plugins insert as a line ([`UpstreamHead::insert_field`]):
+/// the name and how it is spelled on the wire, checked once.
+#[derive(Debug, Clone)]
+pub struct LineName {
+    name: HeaderName,
+    spelled: &'static str,
+    bits: u64,
+}
+
+impl LineName {
+    /// `spelled` as a line name; `None` when it is not a header name, or names a field the
+    /// gateway sets or treats apart (framing, hop-by-hop, `Date`, `Server`, `Via`,
+    /// `X-Kong-*`): those go into the map.
+    pub fn new(spelled: &'static str) -> Option<LineName> {
+        let name = HeaderName::from_bytes(spelled.as_bytes()).ok()?;
+        (Field::of(spelled.as_bytes()) == Field::Other).then(|| LineName {
+            name,
+            spelled,
+            bits: name_bits(spelled.as_bytes()),
+        })
+    }
+
+    /// The name as the response's map has it.
+    pub fn name(&self) -> &HeaderName {
+        &self.name
+    }
 }
 
 /// How a response field name is treated when it is passed on.
@@ -164,73 +198,36 @@ impl UpstreamHead {
         self.has_date
     }
 
-    /// Inserts the response header `name` as a line spelled `spelled` (`name` ignoring ASCII
-    /// case), with `value` (a valid header value): as `set.insert(name, value)` would, it
-    /// replaces the upstream's lines, `set`'s entries and earlier inserted lines of that
-    /// name. For [`Plugin::INSERTS_RESPONSE_HEADERS_ONLY`] plugins, on the head
-    /// [`insert_target`] gives. `false` (nothing done; insert into `set` instead) for the
-    /// names the gateway itself adds or treats apart (framing, hop-by-hop, `Date`, `Server`,
-    /// `Via`, `X-Kong-*`), and once the gateway's own lines are there.
-    pub fn insert_field(
-        &mut self,
-        set: &mut HeaderMap,
-        name: &HeaderName,
-        spelled: &str,
-        value: &[u8],
-    ) -> bool {
-        if !self.begin_insert(set, name, spelled) {
-            return false;
-        }
-        self.lines.extend_from_slice(value);
-        self.lines.extend_from_slice(b"\r\n");
-        true
-    }
-
-    /// [`Self::insert_field`] with `n` in decimal as the value.
-    pub fn insert_decimal(
-        &mut self,
-        set: &mut HeaderMap,
-        name: &HeaderName,
-        spelled: &str,
-        n: u64,
-    ) -> bool {
-        if !self.begin_insert(set, name, spelled) {
-            return false;
-        }
-        crate::response::push_decimal(&mut self.lines, n);
-        self.lines.extend_from_slice(b"\r\n");
-        true
-    }
-
-    /// Checks the name, removes what the insert replaces and writes `spelled: `.
-    fn begin_insert(&mut self, set: &mut HeaderMap, name: &HeaderName, spelled: &str) -> bool {
-        let spelled = spelled.as_bytes();
-        debug_assert!(spelled.eq_ignore_ascii_case(name.as_str().as_bytes()));
-        if self.gateway_at.is_some()
-            || Field::of(spelled) != Field::Other
-            || !spelled.eq_ignore_ascii_case(name.as_str().as_bytes())
-        {
+    /// Inserts the response header `name` as a line, with `value` (a valid header value): as
+    /// `set.insert(name, value)` would, it replaces the upstream's lines, `set`'s entries and
+    /// an earlier inserted line of that name. For
+    /// [`Plugin::INSERTS_RESPONSE_HEADERS_ONLY`] plugins, on the head [`insert_target`]
+    /// gives. `false` (nothing done; insert into `set` instead) once the gateway's own lines
+    /// are there.
+    pub fn insert_field(&mut self, set: &mut HeaderMap, name: &LineName, value: &[u8]) -> bool {
+        if self.gateway_at.is_some() {
             return false;
         }
         if !set.is_empty() {
-            set.remove(name);
+            set.remove(&name.name);
         }
         let at = *self.inserted_at.get_or_insert(self.lines.len());
-        if self.inserted_lens & len_bit(spelled.len()) != 0 {
-            // Replaces an earlier insert of the name (there is one at most).
+        if self.inserted_names & name.bits == name.bits {
+            // Perhaps inserted before (once at most): that line goes.
             let mut start = at;
             let found = field_lines(&self.lines[at..]).find_map(|l| {
                 let range = start..start + l.line.len();
                 start = range.end;
-                l.name.eq_ignore_ascii_case(spelled).then_some(range)
+                l.name
+                    .eq_ignore_ascii_case(name.spelled.as_bytes())
+                    .then_some(range)
             });
             if let Some(range) = found {
                 self.lines.drain(range);
             }
         }
-        self.inserted_lens |= len_bit(spelled.len());
-        self.lines.extend_from_slice(spelled);
-        self.lines.extend_from_slice(b": ");
+        self.inserted_names |= name.bits;
+        push_field(&mut self.lines, name.spelled.as_bytes(), value);
         true
     }
 
@@ -245,7 +242,8 @@ impl UpstreamHead {
 
     /// A plugin inserted `name` as a line.
     fn inserted(&self, inserted: &[u8], name: &[u8]) -> bool {
-        self.inserted_lens & len_bit(name.len()) != 0
+        let bits = name_bits(name);
+        self.inserted_names & bits == bits
             && field_lines(inserted).any(|l| l.name.eq_ignore_ascii_case(name))
     }
 

@@ -35,7 +35,7 @@ use crate::{
     plugin::Plugin,
     plugins::ip_restriction::IpRestriction,
     response,
-    upstream_head::{self, UpstreamHead},
+    upstream_head::{self, LineName, UpstreamHead},
     Request, Response, StartupError,
 };
 use store::{Acquire, Counters};
@@ -209,6 +209,31 @@ const PERIOD_SPELLED: [(&str, &str); 6] = [
     ("X-RateLimit-Limit-Year", "X-RateLimit-Remaining-Year"),
 ];
 
+/// The headers' names as lines ([`UpstreamHead::insert_field`]), made once.
+#[derive(Debug)]
+struct LineNames {
+    /// Indexed by period, like [`PERIOD_HEADERS`].
+    periods: Vec<(LineName, LineName)>,
+    limit: LineName,
+    remaining: LineName,
+    reset: LineName,
+}
+
+impl LineNames {
+    fn new() -> Option<LineNames> {
+        let mut periods = Vec::with_capacity(PERIOD_SPELLED.len());
+        for (l, r) in PERIOD_SPELLED {
+            periods.push((LineName::new(l)?, LineName::new(r)?));
+        }
+        Some(LineNames {
+            periods,
+            limit: LineName::new("RateLimit-Limit")?,
+            remaining: LineName::new("RateLimit-Remaining")?,
+            reset: LineName::new("RateLimit-Reset")?,
+        })
+    }
+}
+
 pub const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
 pub const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
 pub const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
@@ -266,6 +291,8 @@ pub struct RateLimiting {
     limits: Vec<(Period, u32)>,
     /// Each limit and its header value, made once (indexed like `limits`).
     limit_values: Vec<(u64, HeaderValue)>,
+    /// The headers' names for lines.
+    line_names: LineNames,
     /// The route and service ids hashed once with the local table's keys: what every
     /// counter key of this instance starts with.
     scope: u64,
@@ -365,9 +392,12 @@ impl RateLimiting {
             #[cfg(feature = "redis")]
             Store::Redis(_) => 0,
         };
+        let line_names = LineNames::new()
+            .ok_or_else(|| StartupError("rate-limiting: header names for lines".into()))?;
         Ok(RateLimiting {
             limits,
             limit_values,
+            line_names,
             scope,
             limit_by: config.limit_by,
             header,
@@ -599,33 +629,36 @@ impl RateLimiting {
     }
 
     /// [`Self::apply`] as lines after the upstream's (see [`crate::upstream_head`]): no
-    /// header values are made. `false` when a name could not go as a line; those from then
-    /// on are left to [`Self::apply`], which replaces the lines already written.
+    /// header values are made. `false` when they cannot go as lines; those written are then
+    /// replaced by what [`Self::apply`] inserts.
     fn apply_lines(&self, s: &Shown, head: &mut UpstreamHead, set: &mut HeaderMap) -> bool {
+        let names = &self.line_names;
+        let mut digits = [0; 20];
         for (i, (p, limit, remaining)) in s.periods.iter().flatten().enumerate() {
-            let (l, r) = &PERIOD_HEADERS[*p as usize];
-            let (l_spelled, r_spelled) = PERIOD_SPELLED[*p as usize];
-            // The access phase of this instance made `s`: its limits are ours, in order.
-            let done = match self.limit_values.get(i) {
-                Some((n, v)) if n == limit => head.insert_field(set, l, l_spelled, v.as_bytes()),
-                _ => head.insert_decimal(set, l, l_spelled, *limit),
+            let Some((l, r)) = names.periods.get(*p as usize) else {
+                return false;
             };
-            if !done || !head.insert_decimal(set, r, r_spelled, *remaining) {
+            // The access phase of this instance made `s`: its limits are ours, in order.
+            let limit = match self.limit_values.get(i) {
+                Some((n, v)) if n == limit => v.as_bytes(),
+                _ => response::decimal(*limit, &mut digits),
+            };
+            if !head.insert_field(set, l, limit)
+                || !head.insert_field(set, r, response::decimal(*remaining, &mut digits))
+            {
                 return false;
             }
         }
-        head.insert_decimal(set, &RATELIMIT_LIMIT, "RateLimit-Limit", s.limit)
-            && head.insert_decimal(
+        head.insert_field(set, &names.limit, response::decimal(s.limit, &mut digits))
+            && head.insert_field(
                 set,
-                &RATELIMIT_REMAINING,
-                "RateLimit-Remaining",
-                s.remaining,
+                &names.remaining,
+                response::decimal(s.remaining, &mut digits),
             )
-            && head.insert_decimal(
+            && head.insert_field(
                 set,
-                &RATELIMIT_RESET,
-                "RateLimit-Reset",
-                s.reset.max(1) as u64,
+                &names.reset,
+                response::decimal(s.reset.max(1) as u64, &mut digits),
             )
     }
 }
