@@ -65,7 +65,8 @@ fn name_bits(name: &[u8]) -> u64 {
 #[derive(Debug, Clone)]
 pub struct LineName {
     name: HeaderName,
-    spelled: &'static str,
+    /// `Name: `, how a line of it starts.
+    start: Box<[u8]>,
     bits: u64,
 }
 
@@ -73,11 +74,11 @@ impl LineName {
     /// `spelled` as a line name; `None` when it is not a header name, or names a field the
     /// gateway sets or treats apart (framing, hop-by-hop, `Date`, `Server`, `Via`,
     /// `X-Kong-*`): those go into the map.
-    pub fn new(spelled: &'static str) -> Option<LineName> {
+    pub fn new(spelled: &str) -> Option<LineName> {
         let name = HeaderName::from_bytes(spelled.as_bytes()).ok()?;
         (Field::of(spelled.as_bytes()) == Field::Other).then(|| LineName {
             name,
-            spelled,
+            start: [spelled.as_bytes(), b": "].concat().into(),
             bits: name_bits(spelled.as_bytes()),
         })
     }
@@ -85,6 +86,11 @@ impl LineName {
     /// The name as the response's map has it.
     pub fn name(&self) -> &HeaderName {
         &self.name
+    }
+
+    /// The name as lines spell it.
+    fn spelled(&self) -> &[u8] {
+        self.start.strip_suffix(b": ").unwrap_or(&self.start)
     }
 }
 
@@ -218,16 +224,16 @@ impl UpstreamHead {
             let found = field_lines(&self.lines[at..]).find_map(|l| {
                 let range = start..start + l.line.len();
                 start = range.end;
-                l.name
-                    .eq_ignore_ascii_case(name.spelled.as_bytes())
-                    .then_some(range)
+                l.name.eq_ignore_ascii_case(name.spelled()).then_some(range)
             });
             if let Some(range) = found {
                 self.lines.drain(range);
             }
         }
         self.inserted_names |= name.bits;
-        push_field(&mut self.lines, name.spelled.as_bytes(), value);
+        self.lines.extend_from_slice(&name.start);
+        self.lines.extend_from_slice(value);
+        self.lines.extend_from_slice(b"\r\n");
         true
     }
 

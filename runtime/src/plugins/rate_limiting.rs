@@ -634,32 +634,41 @@ impl RateLimiting {
     fn apply_lines(&self, s: &Shown, head: &mut UpstreamHead, set: &mut HeaderMap) -> bool {
         let names = &self.line_names;
         let mut digits = [0; 20];
+        // `RateLimit-Limit` when it is one of the limits made at start-up.
+        let mut rate_limit: Option<&[u8]> = None;
         for (i, (p, limit, remaining)) in s.periods.iter().flatten().enumerate() {
             let Some((l, r)) = names.periods.get(*p as usize) else {
                 return false;
             };
             // The access phase of this instance made `s`: its limits are ours, in order.
-            let limit = match self.limit_values.get(i) {
-                Some((n, v)) if n == limit => v.as_bytes(),
+            let limit_text = match self.limit_values.get(i) {
+                Some((n, v)) if n == limit => {
+                    if *limit == s.limit {
+                        rate_limit = Some(v.as_bytes());
+                    }
+                    v.as_bytes()
+                }
                 _ => response::decimal(*limit, &mut digits),
             };
-            if !head.insert_field(set, l, limit)
+            if !head.insert_field(set, l, limit_text)
                 || !head.insert_field(set, r, response::decimal(*remaining, &mut digits))
             {
                 return false;
             }
         }
-        head.insert_field(set, &names.limit, response::decimal(s.limit, &mut digits))
-            && head.insert_field(
-                set,
-                &names.remaining,
-                response::decimal(s.remaining, &mut digits),
-            )
-            && head.insert_field(
-                set,
-                &names.reset,
-                response::decimal(s.reset.max(1) as u64, &mut digits),
-            )
+        let done = match rate_limit {
+            Some(v) => head.insert_field(set, &names.limit, v),
+            None => head.insert_field(set, &names.limit, response::decimal(s.limit, &mut digits)),
+        };
+        done && head.insert_field(
+            set,
+            &names.remaining,
+            response::decimal(s.remaining, &mut digits),
+        ) && head.insert_field(
+            set,
+            &names.reset,
+            response::decimal(s.reset.max(1) as u64, &mut digits),
+        )
     }
 }
 
