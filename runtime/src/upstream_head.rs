@@ -11,7 +11,7 @@
 //! `kong.response.set_header` does, so plugins that only insert response headers
 //! ([`Plugin::INSERTS_RESPONSE_HEADERS_ONLY`](crate::Plugin::INSERTS_RESPONSE_HEADERS_ONLY))
 //! work on the map alone. Such a plugin may instead insert a header as a line
-//! ([`insert_target`], [`UpstreamHead::insert_field`]): it then replaces the upstream's
+//! (`insert_target`, `UpstreamHead::insert_field`): it then replaces the upstream's
 //! lines and the map's entries of that name just as a map insert does, and a later map insert
 //! of the name replaces it in turn. Before any other plugin's `header_filter`, and before an
 //! HTTP/2 response goes out, [`materialize`] moves every line into the map, so those see
@@ -63,7 +63,7 @@ fn name_bits(name: &[u8]) -> u64 {
 /// A response header name that plugins insert as a line ([`UpstreamHead::insert_field`]):
 /// the name and how it is spelled on the wire, checked once.
 #[derive(Debug, Clone)]
-pub struct LineName {
+pub(crate) struct LineName {
     name: HeaderName,
     /// `Name: `, how a line of it starts.
     start: Box<[u8]>,
@@ -74,18 +74,13 @@ impl LineName {
     /// `spelled` as a line name; `None` when it is not a header name, or names a field the
     /// gateway sets or treats apart (framing, hop-by-hop, `Date`, `Server`, `Via`,
     /// `X-Kong-*`): those go into the map.
-    pub fn new(spelled: &str) -> Option<LineName> {
+    pub(crate) fn new(spelled: &str) -> Option<LineName> {
         let name = HeaderName::from_bytes(spelled.as_bytes()).ok()?;
         (Field::of(spelled.as_bytes()) == Field::Other).then(|| LineName {
             name,
             start: [spelled.as_bytes(), b": "].concat().into(),
             bits: name_bits(spelled.as_bytes()),
         })
-    }
-
-    /// The name as the response's map has it.
-    pub fn name(&self) -> &HeaderName {
-        &self.name
     }
 
     /// The name as lines spell it.
@@ -204,13 +199,20 @@ impl UpstreamHead {
         self.has_date
     }
 
-    /// Inserts the response header `name` as a line, with `value` (a valid header value): as
+    /// Inserts the response header `name` as a line, with `value` (a valid header value,
+    /// which is not checked again: callers write digits and the like): as
     /// `set.insert(name, value)` would, it replaces the upstream's lines, `set`'s entries and
     /// an earlier inserted line of that name. For
     /// [`Plugin::INSERTS_RESPONSE_HEADERS_ONLY`] plugins, on the head [`insert_target`]
     /// gives. `false` (nothing done; insert into `set` instead) once the gateway's own lines
     /// are there.
-    pub fn insert_field(&mut self, set: &mut HeaderMap, name: &LineName, value: &[u8]) -> bool {
+    pub(crate) fn insert_field(
+        &mut self,
+        set: &mut HeaderMap,
+        name: &LineName,
+        value: &[u8],
+    ) -> bool {
+        debug_assert!(HeaderValue::from_bytes(value).is_ok(), "{value:?}");
         if self.gateway_at.is_some() {
             return false;
         }
@@ -432,7 +434,7 @@ pub fn materialize(cx: &mut Ctx, resp: &mut Response) {
 /// lines ([`UpstreamHead::insert_field`]): the upstream's head while its lines are still
 /// lines. `None` for a response the gateway produced, or once the lines are in the map:
 /// insert into the response's map then.
-pub fn insert_target(cx: &mut Ctx) -> Option<&mut UpstreamHead> {
+pub(crate) fn insert_target(cx: &mut Ctx) -> Option<&mut UpstreamHead> {
     if cx.kong_generated {
         return None;
     }

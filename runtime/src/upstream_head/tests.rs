@@ -223,7 +223,7 @@ fn line_name(spelled: &'static str) -> LineName {
 #[test]
 fn inserted_lines_replace_upstream_lines_and_map_entries_of_their_name() {
     let limit = line_name("X-RateLimit-Limit-Minute");
-    assert_eq!(limit.name(), LIMIT);
+    assert_eq!(limit.name, LIMIT);
     let mut h = head(&[
         ("Content-Type", "text/plain"),
         ("x-ratelimit-limit-MINUTE", "up-1"),
