@@ -40,8 +40,13 @@ pub struct UpstreamHead {
     /// The upstream's `Via` and `X-Kong-*` fields, which the gateway extends or replaces:
     /// kept apart, parsed.
     aside: Vec<(HeaderName, HeaderValue)>,
+    /// The [`name_bits`] of every upstream line's name.
+    upstream_names: u64,
     /// Where the lines plugins inserted start in `lines`, once there are some.
     inserted_at: Option<usize>,
+    /// An inserted name may be one of the upstream lines' names (else no upstream line is
+    /// left out for them).
+    may_shadow: bool,
     /// The [`name_bits`] of every inserted line's name: most other names are told apart
     /// from all of them without a comparison.
     inserted_names: u64,
@@ -160,25 +165,27 @@ impl UpstreamHead {
                 self.aside.push((name, value));
                 return Ok(());
             }
-            kind => self.note(kind),
+            kind => self.note(kind, name),
         }
         push_field(&mut self.lines, name, value);
         Ok(())
     }
 
     /// Adds upstream lines already in `name: value` CRLF form (checked by the parser); `note`
-    /// tells their kinds.
+    /// must be told each one's kind and name.
     pub(crate) fn push_lines(&mut self, lines: &[u8]) {
         self.lines.extend_from_slice(lines);
     }
 
-    /// Records a `Date` or `Server` line added with [`Self::push_lines`].
-    pub(crate) fn note(&mut self, kind: Field) {
+    /// Records the kind (`Date`, `Server`) and name of a line added with
+    /// [`Self::push_lines`].
+    pub(crate) fn note(&mut self, kind: Field, name: &[u8]) {
         match kind {
             Field::Date => self.has_date = true,
             Field::Server => self.has_server = true,
             _ => {}
         }
+        self.upstream_names |= name_bits(name);
     }
 
     pub(crate) fn set_content_length(&mut self, n: Option<u64>) {
@@ -233,6 +240,7 @@ impl UpstreamHead {
             }
         }
         self.inserted_names |= name.bits;
+        self.may_shadow |= self.upstream_names & name.bits == name.bits;
         self.lines.extend_from_slice(&name.start);
         self.lines.extend_from_slice(value);
         self.lines.extend_from_slice(b"\r\n");
@@ -258,7 +266,9 @@ impl UpstreamHead {
     /// Appends the lines to an HTTP/1 head, leaving out those whose name `set` has or a
     /// plugin inserted as a line (what plugins set replaces what the upstream sent).
     pub(crate) fn write(&self, out: &mut Vec<u8>, set: &HeaderMap) {
-        if set.is_empty() && self.inserted_at.is_none() {
+        if set.is_empty() && !self.may_shadow {
+            debug_assert!(field_lines(self.parts().0)
+                .all(|l| self.upstream_names & name_bits(l.name) == name_bits(l.name)));
             out.extend_from_slice(&self.lines);
             return;
         }

@@ -378,3 +378,30 @@ fn inserts_go_to_the_lines_only_while_they_are_lines() {
     materialize(&mut cx, &mut resp);
     assert!(insert_target(&mut cx).is_none(), "moved into the map");
 }
+
+#[test]
+fn inserted_lines_that_shadow_nothing_are_written_with_the_rest_in_one_go() {
+    let mut h = head(&[
+        ("Content-Type", "text/plain"),
+        ("X-RateLimit-Limit-Hour", "up"),
+    ]);
+    let mut set = HeaderMap::new();
+    assert!(h.insert_field(&mut set, &line_name("X-RateLimit-Limit-Minute"), b"100"));
+    assert!(!h.may_shadow);
+    let mut cx = ctx();
+    let server = HeaderValue::from_static("kiln/1");
+    assert!(h
+        .add_gateway_fields(&mut set, &mut cx, &server, "v")
+        .is_some());
+    assert_eq!(
+        written(&h, &set),
+        "Content-Type: text/plain\r\nX-RateLimit-Limit-Hour: up\r\n\
+         X-RateLimit-Limit-Minute: 100\r\nServer: kiln/1\r\nVia: v\r\n\
+         X-Kong-Request-Id: 0123456789abcdef0123456789abcdef\r\n"
+    );
+    // an upstream line of the name turns the line-by-line path on
+    let mut h = head(&[("content-type", "text/plain")]);
+    assert!(h.insert_field(&mut set, &line_name("Content-Type"), b"x"));
+    assert!(h.may_shadow);
+    assert_eq!(written(&h, &set), "Content-Type: x\r\n");
+}
