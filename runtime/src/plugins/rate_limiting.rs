@@ -21,7 +21,9 @@ pub mod redis;
 pub mod store;
 pub mod window;
 
-use std::{borrow::Cow, future::Future, hash::Hasher, net::IpAddr, ops::ControlFlow};
+use std::{
+    borrow::Cow, future::Future, hash::Hasher, net::IpAddr, ops::ControlFlow, sync::OnceLock,
+};
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
@@ -209,7 +211,7 @@ const PERIOD_SPELLED: [(&str, &str); 6] = [
     ("X-RateLimit-Limit-Year", "X-RateLimit-Remaining-Year"),
 ];
 
-/// The headers' names as lines ([`UpstreamHead::insert_field`]), made once.
+/// The headers' names as lines ([`UpstreamHead::insert_field`]).
 #[derive(Debug)]
 struct LineNames {
     /// Indexed by period, like [`PERIOD_HEADERS`].
@@ -231,6 +233,12 @@ impl LineNames {
             remaining: LineName::new("RateLimit-Remaining")?,
             reset: LineName::new("RateLimit-Reset")?,
         })
+    }
+
+    /// Made on first use, shared by every instance.
+    fn shared() -> Option<&'static LineNames> {
+        static NAMES: OnceLock<Option<LineNames>> = OnceLock::new();
+        NAMES.get_or_init(LineNames::new).as_ref()
     }
 }
 
@@ -292,7 +300,7 @@ pub struct RateLimiting {
     /// Each limit and its header value, made once (indexed like `limits`).
     limit_values: Vec<(u64, HeaderValue)>,
     /// The headers' names for lines.
-    line_names: LineNames,
+    line_names: &'static LineNames,
     /// The route and service ids hashed once with the local table's keys: what every
     /// counter key of this instance starts with.
     scope: u64,
@@ -392,7 +400,7 @@ impl RateLimiting {
             #[cfg(feature = "redis")]
             Store::Redis(_) => 0,
         };
-        let line_names = LineNames::new()
+        let line_names = LineNames::shared()
             .ok_or_else(|| StartupError("rate-limiting: header names for lines".into()))?;
         Ok(RateLimiting {
             limits,
@@ -632,7 +640,7 @@ impl RateLimiting {
     /// header values are made. `false` when they cannot go as lines; those written are then
     /// replaced by what [`Self::apply`] inserts.
     fn apply_lines(&self, s: &Shown, head: &mut UpstreamHead, set: &mut HeaderMap) -> bool {
-        let names = &self.line_names;
+        let names = self.line_names;
         let mut digits = [0; 20];
         // `RateLimit-Limit` when it is one of the limits made at start-up.
         let mut rate_limit: Option<&[u8]> = None;
