@@ -420,7 +420,7 @@ fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, SendE
                     run = line.start..line.start;
                 }
                 run.end = line.end;
-                head.note(kind);
+                head.note(kind, h.name.as_bytes());
                 continue;
             }
         }

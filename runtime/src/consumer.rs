@@ -113,14 +113,33 @@ impl ConsumerHeaders {
     }
 }
 
-fn set_or_clear_value(headers: &mut HeaderMap, name: HeaderName, value: Option<&HeaderValue>) {
+/// Whether `headers` has one of the headers [`set_consumer_headers`] sets or clears, any
+/// case. One pass over the (few) names costs less than looking each one up: a lookup of a
+/// missing name still hashes it.
+fn has_consumer_headers(headers: &HeaderMap) -> bool {
+    headers.keys().any(|k| {
+        let k = k.as_str();
+        k.starts_with("x-consumer-")
+            || k == X_CREDENTIAL_IDENTIFIER.as_str()
+            || k == X_ANONYMOUS_CONSUMER.as_str()
+    })
+}
+
+/// Sets `name` to `value`, or removes it when `stale` says the request may carry it.
+fn set_or_clear_value(
+    headers: &mut HeaderMap,
+    stale: bool,
+    name: HeaderName,
+    value: Option<&HeaderValue>,
+) {
     match value {
         Some(v) => {
             headers.insert(name, v.clone());
         }
-        None => {
+        None if stale => {
             headers.remove(name);
         }
+        None => {}
     }
 }
 
@@ -136,11 +155,12 @@ pub fn authenticate_prepared(
     credential_value: Option<&HeaderValue>,
 ) {
     if let Some(v) = values {
-        set_or_clear_value(headers, X_CONSUMER_ID, v.id.as_ref());
-        set_or_clear_value(headers, X_CONSUMER_CUSTOM_ID, v.custom_id.as_ref());
-        set_or_clear_value(headers, X_CONSUMER_USERNAME, v.username.as_ref());
-        set_or_clear_value(headers, X_CREDENTIAL_IDENTIFIER, credential_value);
-        headers.remove(X_ANONYMOUS_CONSUMER);
+        let stale = has_consumer_headers(headers);
+        set_or_clear_value(headers, stale, X_CONSUMER_ID, v.id.as_ref());
+        set_or_clear_value(headers, stale, X_CONSUMER_CUSTOM_ID, v.custom_id.as_ref());
+        set_or_clear_value(headers, stale, X_CONSUMER_USERNAME, v.username.as_ref());
+        set_or_clear_value(headers, stale, X_CREDENTIAL_IDENTIFIER, credential_value);
+        set_or_clear_value(headers, stale, X_ANONYMOUS_CONSUMER, None);
     }
     cx.auth = Authenticated {
         consumer: Some(consumer),
@@ -250,27 +270,40 @@ mod tests {
             custom_id: Some("c-2"),
             groups: &[],
         };
-        let forged = |h: &mut HeaderMap| {
-            for name in [
-                X_CONSUMER_ID,
-                X_CONSUMER_CUSTOM_ID,
-                X_CONSUMER_USERNAME,
-                X_CREDENTIAL_IDENTIFIER,
-                X_ANONYMOUS_CONSUMER,
-            ] {
+        let names = [
+            X_CONSUMER_ID,
+            X_CONSUMER_CUSTOM_ID,
+            X_CONSUMER_USERNAME,
+            X_CREDENTIAL_IDENTIFIER,
+            X_ANONYMOUS_CONSUMER,
+        ];
+        // What the client sent: none of them, every one, each alone, or lookalikes only.
+        let mut sent: Vec<Vec<HeaderName>> = vec![vec![], names.to_vec()];
+        sent.extend(names.iter().map(|n| vec![n.clone()]));
+        sent.push(vec![
+            HeaderName::from_static("x-consumer"),
+            HeaderName::from_static("x-consumers"),
+            HeaderName::from_static("x-consumer-other"),
+        ]);
+        let forged = |h: &mut HeaderMap, names: &[HeaderName]| {
+            h.insert("x-unrelated", HeaderValue::from_static("kept"));
+            for name in names {
                 h.insert(name, HeaderValue::from_static("forged"));
             }
         };
-        for (spec, credential) in [
+        for ((spec, credential), sent) in [
             (&ALICE, "cred-1"),
             (&ODD, "k\u{e9}y"),
             (&ODD, "line\nbreak"),
-        ] {
+        ]
+        .into_iter()
+        .flat_map(|c| sent.iter().map(move |s| (c, s)))
+        {
             let mut want = HeaderMap::new();
-            forged(&mut want);
+            forged(&mut want, sent);
             set_consumer_headers(&mut want, spec, Some(credential), false);
             let mut got = HeaderMap::new();
-            forged(&mut got);
+            forged(&mut got, sent);
             let mut cx = crate::plugins::test_support::ctx();
             let values = ConsumerHeaders::new(spec);
             let credential_value = static_value(Box::leak(credential.to_owned().into_boxed_str()));
@@ -282,7 +315,7 @@ mod tests {
                 credential.to_owned(),
                 credential_value.as_ref(),
             );
-            assert_eq!(got, want, "{spec:?} {credential:?}");
+            assert_eq!(got, want, "{spec:?} {credential:?} {sent:?}");
             assert_eq!(cx.auth.consumer, Some(7));
             assert_eq!(cx.auth.credential.as_deref(), Some(credential));
             assert!(!cx.auth.anonymous);

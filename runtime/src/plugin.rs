@@ -24,10 +24,12 @@ pub trait Plugin: Send + Sync + 'static {
         std::future::ready(ControlFlow::Continue(()))
     }
 
-    /// Whether `header_filter` only inserts response headers (`headers_mut().insert`): it
-    /// never reads, appends or removes them, nor replaces the body. The upstream's header
-    /// lines then stay as they arrived ([`crate::upstream_head`]); otherwise they are all
-    /// moved into the response's map before `header_filter` runs. Every plugin says which.
+    /// Whether `header_filter` only inserts response headers (`headers_mut().insert`, or
+    /// the same as a line next to the upstream's, as rate-limiting does; see
+    /// [`crate::upstream_head`]): it never reads, appends or removes them, nor replaces the
+    /// body. The upstream's header lines then stay as they
+    /// arrived ([`crate::upstream_head`]); otherwise they are all moved into the response's
+    /// map before `header_filter` runs. Every plugin says which.
     const INSERTS_RESPONSE_HEADERS_ONLY: bool;
 
     /// `header_filter`: runs on every response of the route (proxied or generated), in

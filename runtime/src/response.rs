@@ -403,23 +403,47 @@ pub(crate) fn push_chunk_size(out: &mut Vec<u8>, mut n: usize) {
 }
 
 /// Appends `n` in decimal.
-pub(crate) fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+pub(crate) fn push_decimal(out: &mut Vec<u8>, n: u64) {
     if n < 10 {
         // Latencies mostly.
         out.push(b'0' + n as u8);
         return;
     }
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+    out.extend_from_slice(decimal(n, &mut [0; 20]));
+}
+
+/// "00" to "99", two bytes each.
+const DIGIT_PAIRS: [u8; 200] = {
+    let mut t = [0; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
     }
-    out.extend_from_slice(&digits[i..]);
+    t
+};
+
+/// `n` in decimal, written at the end of `buf` (20 digits hold any `u64`), two digits a
+/// step.
+pub(crate) fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut at = buf.len();
+    let mut put = |at: &mut usize, pair: u64| {
+        let pair = pair as usize * 2;
+        *at -= 2;
+        buf[*at..*at + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    };
+    while n >= 100 {
+        put(&mut at, n % 100);
+        n /= 100;
+    }
+    if n >= 10 {
+        put(&mut at, n);
+    } else {
+        at -= 1;
+        buf[at] = b'0' + n as u8;
+    }
+    &buf[at..]
 }
 
 #[cfg(test)]

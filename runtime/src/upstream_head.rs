@@ -10,9 +10,12 @@
 //! what plugins set. A map entry replaces the upstream's lines of the same name, as Kong's
 //! `kong.response.set_header` does, so plugins that only insert response headers
 //! ([`Plugin::INSERTS_RESPONSE_HEADERS_ONLY`](crate::Plugin::INSERTS_RESPONSE_HEADERS_ONLY))
-//! work on the map alone. Before any other plugin's `header_filter`, and before an HTTP/2
-//! response goes out, [`materialize`] moves every line into the map, so those see exactly
-//! the headers the upstream sent.
+//! work on the map alone. Such a plugin may instead insert a header as a line
+//! (`insert_target`, `UpstreamHead::insert_field`): it then replaces the upstream's
+//! lines and the map's entries of that name just as a map insert does, and a later map insert
+//! of the name replaces it in turn. Before any other plugin's `header_filter`, and before an
+//! HTTP/2 response goes out, [`materialize`] moves every line into the map, so those see
+//! exactly the headers the upstream sent and the plugins inserted.
 
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderName, HeaderValue};
@@ -27,7 +30,7 @@ use crate::{
 #[derive(Debug, Default)]
 pub struct UpstreamHead {
     /// `name: value\r\n` lines: the upstream's (without hop-by-hop and framing fields, and
-    /// without those in `aside`), then the gateway's own.
+    /// without those in `aside`), then those plugins inserted, then the gateway's own.
     lines: Vec<u8>,
     /// The upstream's `Content-Length` when its body is not chunked (HEAD answers keep it).
     content_length: Option<u64>,
@@ -37,8 +40,58 @@ pub struct UpstreamHead {
     /// The upstream's `Via` and `X-Kong-*` fields, which the gateway extends or replaces:
     /// kept apart, parsed.
     aside: Vec<(HeaderName, HeaderValue)>,
+    /// The [`name_bits`] of every upstream line's name.
+    upstream_names: u64,
+    /// Where the lines plugins inserted start in `lines`, once there are some.
+    inserted_at: Option<usize>,
+    /// An inserted name may be one of the upstream lines' names (else no upstream line is
+    /// left out for them).
+    may_shadow: bool,
+    /// The [`name_bits`] of every inserted line's name: most other names are told apart
+    /// from all of them without a comparison.
+    inserted_names: u64,
     /// Where the gateway's own lines start in `lines`, once they are there.
     gateway_at: Option<usize>,
+}
+
+/// Two of 64 bits that stand for a field name, ignoring ASCII case: one for its length, one
+/// for its last two bytes. Names whose bits are not all in a set of names' bits are not in
+/// that set.
+fn name_bits(name: &[u8]) -> u64 {
+    let tail = match name {
+        [.., a, b] => usize::from(a | 0x20) * 3 + usize::from(b | 0x20),
+        _ => 0,
+    };
+    1 << name.len().min(63) | 1 << (tail & 63)
+}
+
+/// A response header name that plugins insert as a line ([`UpstreamHead::insert_field`]):
+/// the name and how it is spelled on the wire, checked once.
+#[derive(Debug, Clone)]
+pub(crate) struct LineName {
+    name: HeaderName,
+    /// `Name: `, how a line of it starts.
+    start: Box<[u8]>,
+    bits: u64,
+}
+
+impl LineName {
+    /// `spelled` as a line name; `None` when it is not a header name, or names a field the
+    /// gateway sets or treats apart (framing, hop-by-hop, `Date`, `Server`, `Via`,
+    /// `X-Kong-*`): those go into the map.
+    pub(crate) fn new(spelled: &str) -> Option<LineName> {
+        let name = HeaderName::from_bytes(spelled.as_bytes()).ok()?;
+        (Field::of(spelled.as_bytes()) == Field::Other).then(|| LineName {
+            name,
+            start: [spelled.as_bytes(), b": "].concat().into(),
+            bits: name_bits(spelled.as_bytes()),
+        })
+    }
+
+    /// The name as lines spell it.
+    fn spelled(&self) -> &[u8] {
+        self.start.strip_suffix(b": ").unwrap_or(&self.start)
+    }
 }
 
 /// How a response field name is treated when it is passed on.
@@ -112,25 +165,27 @@ impl UpstreamHead {
                 self.aside.push((name, value));
                 return Ok(());
             }
-            kind => self.note(kind),
+            kind => self.note(kind, name),
         }
         push_field(&mut self.lines, name, value);
         Ok(())
     }
 
     /// Adds upstream lines already in `name: value` CRLF form (checked by the parser); `note`
-    /// tells their kinds.
+    /// must be told each one's kind and name.
     pub(crate) fn push_lines(&mut self, lines: &[u8]) {
         self.lines.extend_from_slice(lines);
     }
 
-    /// Records a `Date` or `Server` line added with [`Self::push_lines`].
-    pub(crate) fn note(&mut self, kind: Field) {
+    /// Records the kind (`Date`, `Server`) and name of a line added with
+    /// [`Self::push_lines`].
+    pub(crate) fn note(&mut self, kind: Field, name: &[u8]) {
         match kind {
             Field::Date => self.has_date = true,
             Field::Server => self.has_server = true,
             _ => {}
         }
+        self.upstream_names |= name_bits(name);
     }
 
     pub(crate) fn set_content_length(&mut self, n: Option<u64>) {
@@ -151,23 +206,92 @@ impl UpstreamHead {
         self.has_date
     }
 
-    /// Appends the lines to an HTTP/1 head, leaving out those whose name `set` has (what
-    /// plugins set replaces what the upstream sent).
+    /// Inserts the response header `name` as a line, with `value` (a valid header value,
+    /// which is not checked again: callers write digits and the like): as
+    /// `set.insert(name, value)` would, it replaces the upstream's lines, `set`'s entries and
+    /// an earlier inserted line of that name. For
+    /// [`Plugin::INSERTS_RESPONSE_HEADERS_ONLY`] plugins, on the head [`insert_target`]
+    /// gives. `false` (nothing done; insert into `set` instead) once the gateway's own lines
+    /// are there.
+    pub(crate) fn insert_field(
+        &mut self,
+        set: &mut HeaderMap,
+        name: &LineName,
+        value: &[u8],
+    ) -> bool {
+        debug_assert!(HeaderValue::from_bytes(value).is_ok(), "{value:?}");
+        if self.gateway_at.is_some() {
+            return false;
+        }
+        if !set.is_empty() {
+            set.remove(&name.name);
+        }
+        let at = *self.inserted_at.get_or_insert(self.lines.len());
+        if self.inserted_names & name.bits == name.bits {
+            // Perhaps inserted before (once at most): that line goes.
+            let mut start = at;
+            let found = field_lines(&self.lines[at..]).find_map(|l| {
+                let range = start..start + l.line.len();
+                start = range.end;
+                l.name.eq_ignore_ascii_case(name.spelled()).then_some(range)
+            });
+            if let Some(range) = found {
+                self.lines.drain(range);
+            }
+        }
+        self.inserted_names |= name.bits;
+        self.may_shadow |= self.upstream_names & name.bits == name.bits;
+        self.lines.extend_from_slice(&name.start);
+        self.lines.extend_from_slice(value);
+        self.lines.extend_from_slice(b"\r\n");
+        true
+    }
+
+    /// The lines are split into the upstream's, the inserted ones and the gateway's.
+    fn parts(&self) -> (&[u8], &[u8], &[u8]) {
+        let gateway_at = self.gateway_at.unwrap_or(self.lines.len());
+        let inserted_at = self.inserted_at.unwrap_or(gateway_at);
+        let (upstream, rest) = self.lines.split_at(inserted_at);
+        let (inserted, gateway) = rest.split_at(gateway_at - inserted_at);
+        (upstream, inserted, gateway)
+    }
+
+    /// A plugin inserted `name` as a line.
+    fn inserted(&self, inserted: &[u8], name: &[u8]) -> bool {
+        let bits = name_bits(name);
+        self.inserted_names & bits == bits
+            && field_lines(inserted).any(|l| l.name.eq_ignore_ascii_case(name))
+    }
+
+    /// Appends the lines to an HTTP/1 head, leaving out those whose name `set` has or a
+    /// plugin inserted as a line (what plugins set replaces what the upstream sent).
     pub(crate) fn write(&self, out: &mut Vec<u8>, set: &HeaderMap) {
-        if set.is_empty() {
+        if set.is_empty() && !self.may_shadow {
+            debug_assert!(field_lines(self.parts().0)
+                .all(|l| self.upstream_names & name_bits(l.name) == name_bits(l.name)));
             out.extend_from_slice(&self.lines);
             return;
         }
-        let (upstream, gateway) = self
-            .lines
-            .split_at(self.gateway_at.unwrap_or(self.lines.len()));
+        // A few names at most: comparing beats hashing each line's name.
+        let in_set = |name: &[u8]| {
+            !set.is_empty()
+                && set
+                    .keys()
+                    .any(|k| name.eq_ignore_ascii_case(k.as_str().as_bytes()))
+        };
+        let (upstream, inserted, gateway) = self.parts();
         for FieldLine { line, name, .. } in field_lines(upstream) {
-            // A few names at most: comparing beats hashing each line's name.
-            if !set
-                .keys()
-                .any(|k| name.eq_ignore_ascii_case(k.as_str().as_bytes()))
-            {
+            if !in_set(name) && !self.inserted(inserted, name) {
                 out.extend_from_slice(line);
+            }
+        }
+        if set.is_empty() {
+            out.extend_from_slice(inserted);
+        } else {
+            for FieldLine { line, name, .. } in field_lines(inserted) {
+                if !in_set(name) {
+                    out.extend_from_slice(line);
+                }
             }
         }
         out.extend_from_slice(gateway);
@@ -224,28 +348,40 @@ impl UpstreamHead {
     }
 
     /// Everything as map entries, as if the upstream's head had been parsed into `headers`
-    /// before the entries `headers` already holds were inserted.
-    pub(crate) fn into_map(self, headers: &mut HeaderMap) {
-        let mut all = HeaderMap::with_capacity(self.aside.len() + 8 + headers.len());
-        for FieldLine { name, value, .. } in field_lines(&self.lines) {
+    /// before the inserted lines and the entries `headers` already holds were inserted.
+    pub(crate) fn into_map(mut self, headers: &mut HeaderMap) {
+        let aside = std::mem::take(&mut self.aside);
+        let mut all = HeaderMap::with_capacity(aside.len() + 8 + headers.len());
+        let (upstream, inserted, gateway) = self.parts();
+        let entry = |FieldLine { name, value, .. }| {
             // The parser checked both when the lines were written (httparse takes the same
-            // bytes as `http`, and heads are at most `client::HEAD_LIMIT` long), so nothing
-            // is left out here.
+            // bytes as `http`, and heads are at most `client::HEAD_LIMIT` long), and inserted
+            // lines are valid by contract, so nothing is left out here.
             debug_assert!(
                 HeaderName::from_bytes(name).is_ok() && HeaderValue::from_bytes(value).is_ok()
             );
-            if let (Ok(name), Ok(value)) = (
+            match (
                 HeaderName::from_bytes(name),
                 HeaderValue::from_maybe_shared(Bytes::copy_from_slice(value)),
             ) {
-                all.append(name, value);
+                (Ok(name), Ok(value)) => Some((name, value)),
+                _ => None,
             }
+        };
+        for (name, value) in field_lines(upstream)
+            .chain(field_lines(gateway))
+            .filter_map(entry)
+        {
+            all.append(name, value);
         }
         if let Some(n) = self.content_length {
             all.append(header::CONTENT_LENGTH, HeaderValue::from(n));
         }
-        for (name, value) in self.aside {
+        for (name, value) in aside {
             all.append(name, value);
+        }
+        for (name, value) in field_lines(inserted).filter_map(entry) {
+            all.insert(name, value);
         }
         let set = std::mem::take(headers);
         let mut last = None;
@@ -302,6 +438,17 @@ pub fn materialize(cx: &mut Ctx, resp: &mut Response) {
     if let Some(head) = cx.upstream_head.take() {
         head.into_map(resp.headers_mut());
     }
+}
+
+/// Where a plugin whose `header_filter` only inserts response headers may insert them as
+/// lines ([`UpstreamHead::insert_field`]): the upstream's head while its lines are still
+/// lines. `None` for a response the gateway produced, or once the lines are in the map:
+/// insert into the response's map then.
+pub(crate) fn insert_target(cx: &mut Ctx) -> Option<&mut UpstreamHead> {
+    if cx.kong_generated {
+        return None;
+    }
+    cx.upstream_head.as_mut()
 }
 
 /// Runs `plugin`'s `header_filter`, first moving the upstream's header lines into the map

@@ -81,6 +81,67 @@ async fn minute_sequence_headers_block_and_roll_over() {
     gw.stop().await;
 }
 
+/// The plugin's headers replace the upstream's of the same names, whatever their case, over
+/// HTTP/1.1 (where they go out as lines next to the upstream's) and HTTP/2 (in the map).
+#[tokio::test]
+async fn the_upstreams_rate_limit_headers_are_replaced() {
+    use http_body_util::{BodyExt, Full};
+    let c = clock_for(5, 15);
+    let gw = start_with::<rate_limiting::Gateway>(&c).await;
+    let sent = [
+        ("x-echo-response-header", "X-RateLimit-Limit-Minute: 999"),
+        (
+            "x-echo-response-header",
+            "x-ratelimit-remaining-minute: 998",
+        ),
+        ("x-echo-response-header", "RATELIMIT-RESET: 1234"),
+        ("x-echo-response-header", "X-Up: a"),
+    ];
+    let all = |h: &http::HeaderMap, name: &str| -> Vec<String> {
+        h.get_all(name)
+            .iter()
+            .map(|v| v.to_str().expect("text").to_owned())
+            .collect()
+    };
+    let check = |h: &http::HeaderMap, remaining: &str| {
+        assert_eq!(all(h, "x-ratelimit-limit-minute"), ["6"]);
+        assert_eq!(all(h, "x-ratelimit-remaining-minute"), [remaining]);
+        assert_eq!(all(h, "ratelimit-limit"), ["6"]);
+        assert_eq!(all(h, "ratelimit-remaining"), [remaining]);
+        assert_eq!(all(h, "ratelimit-reset"), ["45"]);
+        assert_eq!(all(h, "x-up"), ["a"]);
+    };
+    let r = get(gw.addr, "x", "/minute", &sent).await;
+    assert_eq!(r.status, 200);
+    check(&r.headers, "5");
+
+    let (status, headers) = within("h2c request", async {
+        let stream = tokio::net::TcpStream::connect(gw.addr)
+            .await
+            .expect("connect");
+        let (mut sender, conn) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(stream),
+        )
+        .await
+        .expect("h2 handshake");
+        tokio::spawn(conn);
+        let mut req = http::Request::builder().uri("http://x/minute");
+        for (k, v) in sent {
+            req = req.header(k, v);
+        }
+        let req = req.body(Full::new(bytes::Bytes::new())).expect("request");
+        let resp = sender.send_request(req).await.expect("response");
+        let (parts, body) = resp.into_parts();
+        body.collect().await.expect("body");
+        (parts.status, parts.headers)
+    })
+    .await;
+    assert_eq!(status, 200);
+    check(&headers, "4");
+    gw.stop().await;
+}
+
 #[tokio::test]
 async fn several_periods_and_blocked_requests_are_not_counted() {
     let c = clock_for(1, 30);

@@ -21,7 +21,9 @@ pub mod redis;
 pub mod store;
 pub mod window;
 
-use std::{borrow::Cow, future::Future, hash::Hasher, net::IpAddr, ops::ControlFlow};
+use std::{
+    borrow::Cow, future::Future, hash::Hasher, net::IpAddr, ops::ControlFlow, sync::OnceLock,
+};
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
@@ -29,8 +31,14 @@ pub use clock::{Clock, ManualClock};
 pub use window::Period;
 
 use crate::{
-    consumer::ConsumerSpec, ctx::Ctx, gateway::ServiceSpec, plugin::Plugin,
-    plugins::ip_restriction::IpRestriction, response, Request, Response, StartupError,
+    consumer::ConsumerSpec,
+    ctx::Ctx,
+    gateway::ServiceSpec,
+    plugin::Plugin,
+    plugins::ip_restriction::IpRestriction,
+    response,
+    upstream_head::{self, LineName, UpstreamHead},
+    Request, Response, StartupError,
 };
 use store::{Acquire, Counters};
 
@@ -193,6 +201,47 @@ static PERIOD_HEADERS: [(HeaderName, HeaderName); 6] = [
     ),
 ];
 
+/// [`PERIOD_HEADERS`] in Kong's spelling, for headers written as lines.
+const PERIOD_SPELLED: [(&str, &str); 6] = [
+    ("X-RateLimit-Limit-Second", "X-RateLimit-Remaining-Second"),
+    ("X-RateLimit-Limit-Minute", "X-RateLimit-Remaining-Minute"),
+    ("X-RateLimit-Limit-Hour", "X-RateLimit-Remaining-Hour"),
+    ("X-RateLimit-Limit-Day", "X-RateLimit-Remaining-Day"),
+    ("X-RateLimit-Limit-Month", "X-RateLimit-Remaining-Month"),
+    ("X-RateLimit-Limit-Year", "X-RateLimit-Remaining-Year"),
+];
+
+/// The headers' names as lines ([`UpstreamHead::insert_field`]).
+#[derive(Debug)]
+struct LineNames {
+    /// Indexed by period, like [`PERIOD_HEADERS`].
+    periods: Vec<(LineName, LineName)>,
+    limit: LineName,
+    remaining: LineName,
+    reset: LineName,
+}
+
+impl LineNames {
+    fn new() -> Option<LineNames> {
+        let mut periods = Vec::with_capacity(PERIOD_SPELLED.len());
+        for (l, r) in PERIOD_SPELLED {
+            periods.push((LineName::new(l)?, LineName::new(r)?));
+        }
+        Some(LineNames {
+            periods,
+            limit: LineName::new("RateLimit-Limit")?,
+            remaining: LineName::new("RateLimit-Remaining")?,
+            reset: LineName::new("RateLimit-Reset")?,
+        })
+    }
+
+    /// Made on first use, shared by every instance.
+    fn shared() -> Option<&'static LineNames> {
+        static NAMES: OnceLock<Option<LineNames>> = OnceLock::new();
+        NAMES.get_or_init(LineNames::new).as_ref()
+    }
+}
+
 pub const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
 pub const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
 pub const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
@@ -250,6 +299,8 @@ pub struct RateLimiting {
     limits: Vec<(Period, u32)>,
     /// Each limit and its header value, made once (indexed like `limits`).
     limit_values: Vec<(u64, HeaderValue)>,
+    /// The headers' names for lines.
+    line_names: &'static LineNames,
     /// The route and service ids hashed once with the local table's keys: what every
     /// counter key of this instance starts with.
     scope: u64,
@@ -349,9 +400,12 @@ impl RateLimiting {
             #[cfg(feature = "redis")]
             Store::Redis(_) => 0,
         };
+        let line_names = LineNames::shared()
+            .ok_or_else(|| StartupError("rate-limiting: header names for lines".into()))?;
         Ok(RateLimiting {
             limits,
             limit_values,
+            line_names,
             scope,
             limit_by: config.limit_by,
             header,
@@ -581,6 +635,49 @@ impl RateLimiting {
         );
         h.insert(RATELIMIT_RESET, number_value(s.reset.max(1) as u64));
     }
+
+    /// [`Self::apply`] as lines after the upstream's (see [`crate::upstream_head`]): no
+    /// header values are made. `false` when they cannot go as lines; those written are then
+    /// replaced by what [`Self::apply`] inserts.
+    fn apply_lines(&self, s: &Shown, head: &mut UpstreamHead, set: &mut HeaderMap) -> bool {
+        let names = self.line_names;
+        let mut digits = [0; 20];
+        // `RateLimit-Limit` when it is one of the limits made at start-up.
+        let mut rate_limit: Option<&[u8]> = None;
+        for (i, (p, limit, remaining)) in s.periods.iter().flatten().enumerate() {
+            let Some((l, r)) = names.periods.get(*p as usize) else {
+                return false;
+            };
+            // The access phase of this instance made `s`: its limits are ours, in order.
+            let limit_text = match self.limit_values.get(i) {
+                Some((n, v)) if n == limit => {
+                    if *limit == s.limit {
+                        rate_limit = Some(v.as_bytes());
+                    }
+                    v.as_bytes()
+                }
+                _ => response::decimal(*limit, &mut digits),
+            };
+            if !head.insert_field(set, l, limit_text)
+                || !head.insert_field(set, r, response::decimal(*remaining, &mut digits))
+            {
+                return false;
+            }
+        }
+        let done = match rate_limit {
+            Some(v) => head.insert_field(set, &names.limit, v),
+            None => head.insert_field(set, &names.limit, response::decimal(s.limit, &mut digits)),
+        };
+        done && head.insert_field(
+            set,
+            &names.remaining,
+            response::decimal(s.remaining, &mut digits),
+        ) && head.insert_field(
+            set,
+            &names.reset,
+            response::decimal(s.reset.max(1) as u64, &mut digits),
+        )
+    }
 }
 
 #[cfg(feature = "redis")]
@@ -617,10 +714,16 @@ impl Plugin for RateLimiting {
         self.run(cx, req)
     }
 
-    /// Adds the headers the access phase computed.
+    /// Adds the headers the access phase computed: as lines next to the upstream's when
+    /// they are still lines, else into the response's map.
     fn header_filter(&self, cx: &mut Ctx, resp: &mut Response) {
         if let Some(s) = cx.rate_limiting.take() {
-            self.apply(&s, resp.headers_mut());
+            let set = resp.headers_mut();
+            let as_lines = upstream_head::insert_target(cx)
+                .is_some_and(|head| self.apply_lines(&s, head, set));
+            if !as_lines {
+                self.apply(&s, set);
+            }
         }
     }
 }

@@ -184,10 +184,17 @@ fn number_values_from_the_table_and_beyond() {
 
 #[test]
 fn decimals_as_text() {
-    for n in [0, 7, 9, 10, 99, 100, 12345, u64::MAX] {
+    let mut cases = vec![0, 7, 9, 10, 99, 100, 101, 12345, u64::MAX, u64::MAX - 1];
+    for p in 1..20 {
+        let t = 10u64.pow(p);
+        cases.extend([t - 1, t, t + 1, t + 9]);
+    }
+    cases.extend((0..1000).map(|_| fastrand::u64(..) >> fastrand::u32(0..64)));
+    for n in cases {
         let mut out = b"x".to_vec();
         push_decimal(&mut out, n);
         assert_eq!(out, format!("x{n}").as_bytes());
+        assert_eq!(decimal(n, &mut [0; 20]), n.to_string().as_bytes());
     }
 }
 

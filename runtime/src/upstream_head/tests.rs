@@ -1,4 +1,4 @@
-use http::{header, HeaderMap, HeaderValue};
+use http::{header, HeaderMap, HeaderName, HeaderValue};
 
 use super::*;
 use crate::plugins::test_support::ctx;
@@ -212,4 +212,196 @@ fn header_filter_gives_plugins_that_read_the_whole_map() {
     assert_eq!(resp.headers()["x-probe"], "saw x-up");
     assert_eq!(resp.headers()["x-up"], "1");
     assert!(cx.upstream_head.is_none());
+}
+
+const LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit-minute");
+
+fn line_name(spelled: &'static str) -> LineName {
+    LineName::new(spelled).expect("a name for lines")
+}
+
+#[test]
+fn inserted_lines_replace_upstream_lines_and_map_entries_of_their_name() {
+    let limit = line_name("X-RateLimit-Limit-Minute");
+    assert_eq!(limit.name, LIMIT);
+    let mut h = head(&[
+        ("Content-Type", "text/plain"),
+        ("x-ratelimit-limit-MINUTE", "up-1"),
+        ("X-RateLimit-Limit-Minute", "up-2"),
+        ("X-Other", "o"),
+    ]);
+    let mut set = HeaderMap::new();
+    set.insert(LIMIT, HeaderValue::from_static("set-before"));
+    set.insert("x-kept", HeaderValue::from_static("k"));
+    assert!(h.insert_field(&mut set, &limit, b"100"));
+    assert_eq!(pairs(&set), [("x-kept".to_string(), "k".to_string())]);
+    assert_eq!(
+        written(&h, &set),
+        "Content-Type: text/plain\r\nX-Other: o\r\nX-RateLimit-Limit-Minute: 100\r\n"
+    );
+    assert_eq!(
+        written(&h, &HeaderMap::new()),
+        "Content-Type: text/plain\r\nX-Other: o\r\nX-RateLimit-Limit-Minute: 100\r\n",
+        "without map entries too"
+    );
+
+    // a later insert of the name replaces the line; other names stay
+    assert!(h.insert_field(&mut set, &line_name("X-Two"), b"2"));
+    assert!(h.insert_field(&mut set, &line_name("x-ratelimit-limit-minute"), b"7"));
+    assert!(h.insert_field(&mut set, &line_name("X-Owo"), b"0"));
+    assert_eq!(
+        written(&h, &set),
+        "Content-Type: text/plain\r\nX-Other: o\r\nX-Two: 2\r\n\
+         x-ratelimit-limit-minute: 7\r\nX-Owo: 0\r\n"
+    );
+    // and a later map entry replaces the line
+    set.insert(LIMIT, HeaderValue::from_static("set-after"));
+    assert_eq!(
+        written(&h, &set),
+        "Content-Type: text/plain\r\nX-Other: o\r\nX-Two: 2\r\nX-Owo: 0\r\n",
+        "the map's entry is written before the lines by the server"
+    );
+}
+
+#[test]
+fn name_bits_tell_names_apart_ignoring_case() {
+    let names = [
+        "X-RateLimit-Limit-Minute",
+        "RateLimit-Limit",
+        "RateLimit-Reset",
+        "Via",
+    ];
+    for a in names {
+        assert_eq!(
+            name_bits(a.as_bytes()),
+            name_bits(a.to_ascii_uppercase().as_bytes())
+        );
+        assert_eq!(name_bits(a.as_bytes()).count_ones(), 2, "{a}");
+    }
+    // the names rate-limiting inserts for one period do not make each other look inserted
+    let all = names[..3]
+        .iter()
+        .fold(0, |acc, n| acc | name_bits(n.as_bytes()));
+    for n in [
+        "X-RateLimit-Remaining-Minute",
+        "RateLimit-Remaining",
+        "Content-Type",
+    ] {
+        assert_ne!(
+            all & name_bits(n.as_bytes()),
+            name_bits(n.as_bytes()),
+            "{n}"
+        );
+    }
+    assert_ne!(name_bits(b""), 0);
+    assert_ne!(name_bits(b"a"), 0);
+}
+
+#[test]
+fn names_the_gateway_handles_are_not_inserted_as_lines() {
+    for spelled in [
+        "Content-Length",
+        "Transfer-Encoding",
+        "Connection",
+        "Keep-Alive",
+        "Date",
+        "Server",
+        "Via",
+        "X-Kong-Request-Id",
+        "X-Kong-Upstream-Latency",
+        "not a name",
+        "",
+    ] {
+        assert!(LineName::new(spelled).is_none(), "{spelled:?}");
+    }
+    assert!(LineName::new("Retry-After").is_some());
+
+    // once the gateway's lines are there, everything goes to the map
+    let mut cx = ctx();
+    let mut set = HeaderMap::new();
+    let mut h = head(&[("X-Up", "1")]);
+    let server = HeaderValue::from_static("kiln/1");
+    assert!(h
+        .add_gateway_fields(&mut set, &mut cx, &server, "v")
+        .is_some());
+    let before = written(&h, &set);
+    assert!(!h.insert_field(&mut set, &line_name("X-RateLimit-Limit-Minute"), b"1"));
+    assert_eq!(written(&h, &set), before);
+}
+
+#[test]
+fn into_map_has_the_inserted_lines_as_inserts() {
+    let mut h = head(&[
+        ("X-RateLimit-Limit-Minute", "up"),
+        ("X-A", "1"),
+        ("Via", "1.1 up"),
+    ]);
+    h.set_content_length(Some(2));
+    let mut set = HeaderMap::new();
+    assert!(h.insert_field(&mut set, &line_name("X-RateLimit-Limit-Minute"), b"100"));
+    assert!(h.insert_field(&mut set, &line_name("X-A"), b"12345"));
+    set.insert("x-later", HeaderValue::from_static("l"));
+    h.into_map(&mut set);
+    let mut got = pairs(&set);
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("content-length", "2"),
+            ("via", "1.1 up"),
+            ("x-a", "12345"),
+            ("x-later", "l"),
+            ("x-ratelimit-limit-minute", "100"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+    );
+
+    // a map entry set after the line wins
+    let mut h = head(&[]);
+    let mut set = HeaderMap::new();
+    assert!(h.insert_field(&mut set, &line_name("X-RateLimit-Limit-Minute"), b"100"));
+    set.insert(LIMIT, HeaderValue::from_static("map"));
+    h.into_map(&mut set);
+    assert_eq!(pairs(&set), [(LIMIT.to_string(), "map".to_string())]);
+}
+
+#[test]
+fn inserts_go_to_the_lines_only_while_they_are_lines() {
+    let mut cx = ctx();
+    assert!(insert_target(&mut cx).is_none(), "no upstream head");
+    cx.upstream_head = Some(head(&[]));
+    assert!(insert_target(&mut cx).is_some());
+    cx.kong_generated = true;
+    assert!(insert_target(&mut cx).is_none(), "a generated response");
+    cx.kong_generated = false;
+    let mut resp = Response::new(crate::response::empty());
+    materialize(&mut cx, &mut resp);
+    assert!(insert_target(&mut cx).is_none(), "moved into the map");
+}
+
+#[test]
+fn inserted_lines_that_shadow_nothing_are_written_with_the_rest_in_one_go() {
+    let mut h = head(&[
+        ("Content-Type", "text/plain"),
+        ("X-RateLimit-Limit-Hour", "up"),
+    ]);
+    let mut set = HeaderMap::new();
+    assert!(h.insert_field(&mut set, &line_name("X-RateLimit-Limit-Minute"), b"100"));
+    assert!(!h.may_shadow);
+    let mut cx = ctx();
+    let server = HeaderValue::from_static("kiln/1");
+    assert!(h
+        .add_gateway_fields(&mut set, &mut cx, &server, "v")
+        .is_some());
+    assert_eq!(
+        written(&h, &set),
+        "Content-Type: text/plain\r\nX-RateLimit-Limit-Hour: up\r\n\
+         X-RateLimit-Limit-Minute: 100\r\nServer: kiln/1\r\nVia: v\r\n\
+         X-Kong-Request-Id: 0123456789abcdef0123456789abcdef\r\n"
+    );
+    // an upstream line of the name turns the line-by-line path on
+    let mut h = head(&[("content-type", "text/plain")]);
+    assert!(h.insert_field(&mut set, &line_name("Content-Type"), b"x"));
+    assert!(h.may_shadow);
+    assert_eq!(written(&h, &set), "Content-Type: x\r\n");
 }

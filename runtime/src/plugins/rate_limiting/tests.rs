@@ -346,3 +346,99 @@ fn header_filter_writes_what_shown_apply_writes() {
         assert!(cx.rate_limiting.is_none());
     }
 }
+
+/// A proxied response's upstream head, as the client keeps it.
+fn upstream(fields: &[(&str, &str)]) -> UpstreamHead {
+    let mut head = UpstreamHead::with_capacity(64);
+    for (name, value) in fields {
+        let kind = crate::upstream_head::Field::of(name.as_bytes());
+        head.push(kind, name.as_bytes(), value.as_bytes())
+            .expect("valid field");
+    }
+    head
+}
+
+fn sorted(map: &HeaderMap) -> Vec<(String, String)> {
+    let mut pairs: Vec<_> = map
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().expect("text").to_string()))
+        .collect();
+    pairs.sort();
+    pairs
+}
+
+#[test]
+fn header_filter_on_upstream_lines_writes_what_shown_apply_writes() {
+    let clock = ManualClock::new(1_800_000_000_000);
+    let limits: &[(Period, u64)] = &[(Period::Second, 5), (Period::Minute, 1_000_000_000)];
+    let p = plugin(limits, LimitBy::Ip, &clock);
+    let now = 1_800_000_000;
+    for s in [
+        shown(
+            &[u(Period::Second, 5, 1), u(Period::Minute, 1_000_000_000, 9)],
+            None,
+            now,
+        ),
+        // not this instance's limits
+        shown(&[u(Period::Minute, 7, 2), u(Period::Day, 70, 2)], None, now),
+    ] {
+        let fields = [
+            ("Content-Type", "text/plain"),
+            ("x-ratelimit-limit-minute", "from upstream"),
+            ("RateLimit-Reset", "from upstream"),
+        ];
+        // what the map path gives: the upstream's headers with the plugin's inserted
+        let mut want = HeaderMap::new();
+        s.apply(&mut want, false);
+        upstream(&fields).into_map(&mut want);
+
+        let mut cx = ctx();
+        cx.upstream_head = Some(upstream(&fields));
+        cx.rate_limiting = Some(s);
+        let mut resp = crate::response::no_body(200);
+        crate::upstream_head::header_filter(&p, &mut cx, &mut resp);
+        assert!(resp.headers().is_empty(), "written as lines");
+
+        // HTTP/1: the lines, the upstream's of the same names left out
+        let head = cx.upstream_head.take().expect("still lines");
+        let mut out = Vec::new();
+        head.write(&mut out, resp.headers());
+        let text = String::from_utf8(out).expect("text");
+        assert!(!text.contains("from upstream"), "{text}");
+        let mut from_lines = HeaderMap::new();
+        for line in text.split_terminator("\r\n") {
+            let (name, value) = line.split_once(": ").expect("a field line");
+            from_lines.append(
+                HeaderName::from_bytes(name.as_bytes()).expect("name"),
+                HeaderValue::from_str(value).expect("value"),
+            );
+        }
+        assert_eq!(sorted(&from_lines), sorted(&want), "{s:?}");
+        assert!(
+            text.contains("X-RateLimit-Remaining-Minute: "),
+            "Kong's spelling: {text}"
+        );
+
+        // HTTP/2 and plugins that read the map: the same set
+        cx.upstream_head = Some(head);
+        crate::upstream_head::materialize(&mut cx, &mut resp);
+        assert_eq!(sorted(resp.headers()), sorted(&want), "{s:?}");
+    }
+}
+
+#[test]
+fn header_filter_on_a_generated_response_uses_its_map() {
+    let clock = ManualClock::new(1_800_000_000_000);
+    let p = plugin(&[(Period::Minute, 10)], LimitBy::Ip, &clock);
+    let s = shown(&[u(Period::Minute, 10, 3)], None, 1_800_000_000);
+    let mut want = HeaderMap::new();
+    s.apply(&mut want, false);
+    let mut cx = ctx();
+    // e.g. a 502 after the upstream's head was dropped, or an answer of a later plugin
+    cx.kong_generated = true;
+    cx.upstream_head = Some(upstream(&[("X-Up", "1")]));
+    cx.rate_limiting = Some(s);
+    let mut resp = crate::response::no_body(502);
+    crate::upstream_head::header_filter(&p, &mut cx, &mut resp);
+    assert_eq!(resp.headers(), &want);
+}
