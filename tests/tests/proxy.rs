@@ -90,6 +90,37 @@ async fn forwarded_headers_and_via() {
     gw.stop().await;
 }
 
+/// The latency headers come from the gateway's per-poll clock (runtime/src/clock.rs): the
+/// upstream's wait is measured across the polls it spans, and a later request does not see
+/// an earlier reading.
+#[tokio::test]
+async fn latency_headers_measure_the_upstream_wait() {
+    let gw = start::<proxy::Gateway>().await;
+    let ms = |r: &kiln_tests::harness::Reply, name: &str| -> u64 {
+        r.header(name)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name}: {:?}", r.header(name)))
+    };
+    let slow = get(
+        gw.addr,
+        "root.test",
+        "/route/a",
+        &[("x-echo-delay-ms", "150")],
+    )
+    .await;
+    assert_eq!(slow.status, 200, "{:?}", slow.body);
+    let upstream = ms(&slow, "x-kong-upstream-latency");
+    assert!(
+        (150..5_000).contains(&upstream),
+        "upstream latency {upstream}"
+    );
+    assert!(ms(&slow, "x-kong-proxy-latency") < 150);
+    let fast = get(gw.addr, "root.test", "/route/b", &[]).await;
+    assert_eq!(fast.status, 200, "{:?}", fast.body);
+    assert!(ms(&fast, "x-kong-upstream-latency") < 150);
+    gw.stop().await;
+}
+
 #[tokio::test]
 async fn preserve_host_and_hop_by_hop() {
     let gw = start::<proxy::Gateway>().await;
