@@ -7,7 +7,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use http::{HeaderMap, Request, StatusCode};
+use http::{HeaderMap, Request, StatusCode, Version};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
@@ -128,6 +128,7 @@ pub async fn start_built<G: kiln_runtime::Gateway>(gw: G) -> Running {
 #[derive(Debug)]
 pub struct Reply {
     pub status: StatusCode,
+    pub version: Version,
     pub headers: HeaderMap,
     pub body: Bytes,
 }
@@ -156,16 +157,36 @@ pub async fn send(addr: SocketAddr, req: Request<Full<Bytes>>) -> Reply {
             .await
             .expect("handshake");
         tokio::spawn(conn);
-        let resp = sender.send_request(req).await.expect("response");
-        let (parts, body) = resp.into_parts();
-        let body = body.collect().await.expect("body").to_bytes();
-        Reply {
-            status: parts.status,
-            headers: parts.headers,
-            body,
-        }
+        read_reply(sender.send_request(req).await.expect("response")).await
     })
     .await
+}
+
+/// Sends one request on a new HTTP/2 connection with prior knowledge (h2c) to `addr`.
+pub async fn send_h2c(addr: SocketAddr, req: Request<Full<Bytes>>) -> Reply {
+    within("h2c request", async {
+        let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let (mut sender, conn) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            TokioIo::new(stream),
+        )
+        .await
+        .expect("h2 handshake");
+        tokio::spawn(conn);
+        read_reply(sender.send_request(req).await.expect("response")).await
+    })
+    .await
+}
+
+async fn read_reply(resp: http::Response<hyper::body::Incoming>) -> Reply {
+    let (parts, body) = resp.into_parts();
+    let body = body.collect().await.expect("body").to_bytes();
+    Reply {
+        status: parts.status,
+        version: parts.version,
+        headers: parts.headers,
+        body,
+    }
 }
 
 /// `GET path` with `Host: host` and extra headers.

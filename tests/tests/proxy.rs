@@ -280,35 +280,17 @@ async fn upstream_response_headers() {
 /// HTTP/2 with prior knowledge: the same answer, headers in the HTTP/2 response's map.
 #[tokio::test]
 async fn h2c_requests_are_proxied() {
-    use http_body_util::{BodyExt, Full};
     let gw = start::<proxy::Gateway>().await;
-    let reply = kiln_tests::harness::within("h2c request", async {
-        let stream = tokio::net::TcpStream::connect(gw.addr)
-            .await
-            .expect("connect");
-        let (mut sender, conn) = hyper::client::conn::http2::handshake(
-            hyper_util::rt::TokioExecutor::new(),
-            hyper_util::rt::TokioIo::new(stream),
-        )
-        .await
-        .expect("h2 handshake");
-        tokio::spawn(conn);
-        let req = http::Request::builder()
-            .uri("http://root.test/route/req")
-            .header("x-echo-response-header", "Via: 1.1 origin")
-            .header("x-echo-response-header", "X-Up: a")
-            .body(Full::new(bytes::Bytes::new()))
-            .expect("request");
-        let resp = sender.send_request(req).await.expect("response");
-        let (parts, body) = resp.into_parts();
-        let body = body.collect().await.expect("body").to_bytes();
-        (parts, body)
-    })
-    .await;
-    let (parts, body) = reply;
+    let req = http::Request::builder()
+        .uri("http://root.test/route/req")
+        .header("x-echo-response-header", "Via: 1.1 origin")
+        .header("x-echo-response-header", "X-Up: a")
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .expect("request");
+    let parts = kiln_tests::harness::send_h2c(gw.addr, req).await;
     assert_eq!(parts.status, 200);
     assert_eq!(parts.version, http::Version::HTTP_2);
-    let echoed: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    let echoed = parts.json();
     assert_eq!(echoed["path"], "/req");
     assert_eq!(echoed["version"], "HTTP/1.1");
     let via = format!("2 kiln/{}", kiln_runtime::VERSION);

@@ -18,7 +18,7 @@ use std::{
 };
 
 use kiln_runtime::plugins::rate_limiting::{clock, Clock, ManualClock};
-use kiln_tests::harness::{get, start_built, within, Reply, Running};
+use kiln_tests::harness::{get, send_h2c, start_built, within, Reply, Running};
 
 include!(concat!(env!("OUT_DIR"), "/fixtures.rs"));
 
@@ -85,7 +85,7 @@ async fn minute_sequence_headers_block_and_roll_over() {
 /// HTTP/1.1 (where they go out as lines next to the upstream's) and HTTP/2 (in the map).
 #[tokio::test]
 async fn the_upstreams_rate_limit_headers_are_replaced() {
-    use http_body_util::{BodyExt, Full};
+    use http_body_util::Full;
     let c = clock_for(5, 15);
     let gw = start_with::<rate_limiting::Gateway>(&c).await;
     let sent = [
@@ -115,30 +115,15 @@ async fn the_upstreams_rate_limit_headers_are_replaced() {
     assert_eq!(r.status, 200);
     check(&r.headers, "5");
 
-    let (status, headers) = within("h2c request", async {
-        let stream = tokio::net::TcpStream::connect(gw.addr)
-            .await
-            .expect("connect");
-        let (mut sender, conn) = hyper::client::conn::http2::handshake(
-            hyper_util::rt::TokioExecutor::new(),
-            hyper_util::rt::TokioIo::new(stream),
-        )
-        .await
-        .expect("h2 handshake");
-        tokio::spawn(conn);
-        let mut req = http::Request::builder().uri("http://x/minute");
-        for (k, v) in sent {
-            req = req.header(k, v);
-        }
-        let req = req.body(Full::new(bytes::Bytes::new())).expect("request");
-        let resp = sender.send_request(req).await.expect("response");
-        let (parts, body) = resp.into_parts();
-        body.collect().await.expect("body");
-        (parts.status, parts.headers)
-    })
-    .await;
-    assert_eq!(status, 200);
-    check(&headers, "4");
+    let mut req = http::Request::builder().uri("http://x/minute");
+    for (k, v) in sent {
+        req = req.header(k, v);
+    }
+    let req = req.body(Full::new(bytes::Bytes::new())).expect("request");
+    let r = send_h2c(gw.addr, req).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.version, http::Version::HTTP_2);
+    check(&r.headers, "4");
     gw.stop().await;
 }
 

@@ -61,9 +61,15 @@ fn parse(mut buf: &[u8]) -> Option<Reply> {
         let head = std::str::from_utf8(&buf[..end]).expect("ascii head");
         let rest = &buf[end + 4..];
         let mut lines = head.split("\r\n");
-        let status: u16 = lines
-            .next()
-            .and_then(|l| l.split(' ').nth(1))
+        let status_line = lines.next().expect("status line");
+        let version = match status_line.split(' ').next() {
+            Some("HTTP/1.1") => http::Version::HTTP_11,
+            Some("HTTP/1.0") => http::Version::HTTP_10,
+            other => panic!("version in the status line: {other:?}"),
+        };
+        let status: u16 = status_line
+            .split(' ')
+            .nth(1)
             .and_then(|s| s.parse().ok())
             .expect("status line");
         if (100..200).contains(&status) {
@@ -110,6 +116,7 @@ fn parse(mut buf: &[u8]) -> Option<Reply> {
         };
         return Some(Reply {
             status: StatusCode::from_u16(status).expect("status"),
+            version,
             headers,
             body,
         });
