@@ -115,23 +115,10 @@ token="$header.$claims.$sig"
 body=$(printf 'k%.0s' $(seq 99))
 origin_port=$(free_port)
 origin_h2_port=$(free_port)
-mkdir -p "$work/origin/tmp"
-cat > "$work/origin/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-master_process off;
-pid $work/origin/nginx.pid;
-error_log $work/origin/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $work/origin/tmp/body;
-  proxy_temp_path $work/origin/tmp/proxy;
-  fastcgi_temp_path $work/origin/tmp/fastcgi;
-  uwsgi_temp_path $work/origin/tmp/uwsgi;
-  scgi_temp_path $work/origin/tmp/scgi;
-  keepalive_requests 100000000;
-  keepalive_timeout 300s;
+mkdir -p "$work/origin"
+{
+  nginx_prelude "$work/origin" off 4096
+  cat <<CONF
   default_type text/plain;
   server {
     listen 127.0.0.1:$origin_port;
@@ -140,6 +127,7 @@ http {
   }
 }
 CONF
+} > "$work/origin/nginx.conf"
 nginx -p "$work/origin" -e "$work/origin/error.log" -c "$work/origin/nginx.conf" &
 pids+=($!)
 
@@ -161,31 +149,9 @@ request_path() {
 }
 
 nginx_conf() { # DIR PORT H2PORT SCENARIO
-  local dir=$1
-  mkdir -p "$dir/tmp"
+  nginx_prelude "$1" on 4096
+  nginx_origin_upstream "$origin_port"
   cat <<CONF
-worker_processes 1;
-daemon off;
-pid $dir/nginx.pid;
-error_log $dir/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $dir/tmp/body;
-  proxy_temp_path $dir/tmp/proxy;
-  fastcgi_temp_path $dir/tmp/fastcgi;
-  uwsgi_temp_path $dir/tmp/uwsgi;
-  scgi_temp_path $dir/tmp/scgi;
-  keepalive_requests 100000000;
-  keepalive_timeout 300s;
-  upstream origin {
-    server 127.0.0.1:$origin_port;
-    keepalive 64;
-    keepalive_requests 100000000;
-    keepalive_timeout 300s;
-  }
-  proxy_http_version 1.1;
-  proxy_set_header Connection "";
   server {
     listen 127.0.0.1:$2;
     listen 127.0.0.1:$3 http2;

@@ -35,36 +35,12 @@ need valgrind callgrind_control callgrind_annotate nginx h2load curl openssl pyt
 
 # nginx config: DIR PORT BODY (the origin when BODY is set, else a proxy of the origin)
 nginx_conf() {
-  mkdir -p "$1/tmp"
-  cat <<CONF
-worker_processes 1;
-daemon off;
-master_process off;
-pid $1/nginx.pid;
-error_log $1/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $1/tmp/body;
-  proxy_temp_path $1/tmp/proxy;
-  fastcgi_temp_path $1/tmp/fastcgi;
-  uwsgi_temp_path $1/tmp/uwsgi;
-  scgi_temp_path $1/tmp/scgi;
-  keepalive_requests 100000000;
-  keepalive_timeout 300s;
-CONF
+  nginx_prelude "$1" off 1024
   if [ -n "${3:-}" ]; then
     printf '  server {\n    listen 127.0.0.1:%s;\n    location / { return 200 "%s"; }\n  }\n}\n' "$2" "$3"
   else
+    nginx_origin_upstream "$origin_port"
     cat <<CONF
-  upstream origin {
-    server 127.0.0.1:$origin_port;
-    keepalive 64;
-    keepalive_requests 100000000;
-    keepalive_timeout 300s;
-  }
-  proxy_http_version 1.1;
-  proxy_set_header Connection "";
   server {
     listen 127.0.0.1:$2;
     location /bench { proxy_pass http://origin; }

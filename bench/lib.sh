@@ -47,3 +47,43 @@ trap 'exit 130' INT TERM
 
 # A loopback port free right now.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# nginx with its own prefix DIR (pid, logs and temp paths inside it), one worker, no access
+# log, keep-alive connections that are never closed for their request count: prints
+# everything of nginx.conf up to the inside of its `http` block. MASTER on|off (off: one
+# process), CONNECTIONS per worker.
+nginx_prelude() { # DIR MASTER CONNECTIONS
+  mkdir -p "$1/tmp"
+  cat <<CONF
+worker_processes 1;
+daemon off;
+master_process $2;
+pid $1/nginx.pid;
+error_log $1/error.log warn;
+events { worker_connections $3; }
+http {
+  access_log off;
+  client_body_temp_path $1/tmp/body;
+  proxy_temp_path $1/tmp/proxy;
+  fastcgi_temp_path $1/tmp/fastcgi;
+  uwsgi_temp_path $1/tmp/uwsgi;
+  scgi_temp_path $1/tmp/scgi;
+  keepalive_requests 100000000;
+  keepalive_timeout 300s;
+CONF
+}
+
+# Inside `http`: the upstream `origin` at 127.0.0.1:PORT with 64 idle keep-alive
+# connections, and HTTP/1.1 keep-alive towards it.
+nginx_origin_upstream() { # PORT
+  cat <<CONF
+  upstream origin {
+    server 127.0.0.1:$1;
+    keepalive 64;
+    keepalive_requests 100000000;
+    keepalive_timeout 300s;
+  }
+  proxy_http_version 1.1;
+  proxy_set_header Connection "";
+CONF
+}
