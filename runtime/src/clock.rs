@@ -64,6 +64,11 @@ pub fn unix_time() -> Duration {
     })
 }
 
+/// Whole milliseconds from `t` to [`now`] (zero if `t` is later): the latency headers.
+pub fn ms_since(t: Instant) -> u64 {
+    u64::try_from(now().saturating_duration_since(t).as_millis()).unwrap_or(u64::MAX)
+}
+
 /// [`now`] as a tokio instant, for timers.
 pub(crate) fn tokio_now() -> tokio::time::Instant {
     tokio::time::Instant::from_std(now())
@@ -185,6 +190,14 @@ mod tests {
         let w = unix_time();
         std::thread::sleep(Duration::from_millis(2));
         assert!(unix_time() > w);
+    }
+
+    #[test]
+    fn ms_since_counts_whole_milliseconds_and_never_goes_negative() {
+        let past = Instant::now();
+        std::thread::sleep(Duration::from_millis(3));
+        assert!(ms_since(past) >= 3);
+        assert_eq!(ms_since(Instant::now() + Duration::from_secs(60)), 0);
     }
 
     #[test]

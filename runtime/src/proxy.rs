@@ -491,22 +491,13 @@ fn stripped_len(cx: &Ctx) -> Option<usize> {
     }
 }
 
-fn elapsed_ms(since: Instant) -> u64 {
-    u64::try_from(
-        crate::clock::now()
-            .saturating_duration_since(since)
-            .as_millis(),
-    )
-    .unwrap_or(u64::MAX)
-}
-
 /// Sends `req` to `up` and returns the upstream's response, streaming both bodies. The
 /// request's body is taken (an empty one is left in its place).
 ///
 /// Sets `cx.proxy_latency_ms`, and on success `cx.upstream_latency_ms` and
 /// `cx.kong_generated = false`. Failures become Kong's error responses (502/504).
 pub async fn proxy(up: &Upstream, cx: &mut Ctx, req: &mut Request) -> Response {
-    cx.proxy_latency_ms = Some(elapsed_ms(cx.started));
+    cx.proxy_latency_ms = Some(crate::clock::ms_since(cx.started));
     if !up.targets.iter().any(|t| t.spec.weight > 0) {
         // An upstream whose targets all have weight 0 (Kong's balancer answer).
         cx.kong_generated = true;
@@ -624,7 +615,7 @@ fn finish(
     sent: Instant,
 ) -> Response {
     cx.upstream_head = Some(head);
-    cx.upstream_latency_ms = Some(elapsed_ms(sent));
+    cx.upstream_latency_ms = Some(crate::clock::ms_since(sent));
     cx.kong_generated = false;
     parts.version = Version::HTTP_11;
     Response::from_parts(parts, body.boxed())

@@ -650,17 +650,13 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Prefixed<T> {
     }
 }
 
-fn ms_since(t: Instant) -> u64 {
-    u64::try_from(crate::clock::now().saturating_duration_since(t).as_millis()).unwrap_or(u64::MAX)
-}
-
 /// Headers of a response the gateway produced itself.
 fn generated(mut resp: Response, request_id: &str, started: Instant) -> Response {
     let h = resp.headers_mut();
     h.insert(header::SERVER, SERVER);
     h.insert(
         &X_KONG_RESPONSE_LATENCY,
-        response::number_value(ms_since(started)),
+        response::number_value(crate::clock::ms_since(started)),
     );
     if let Ok(v) = HeaderValue::from_str(request_id) {
         h.insert(&X_KONG_REQUEST_ID, v);
