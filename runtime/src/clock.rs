@@ -2,7 +2,7 @@
 //!
 //! nginx reads the clock once per turn of its event loop, and every timestamp taken while it
 //! handles that turn's events is that reading. A connection's task here does the same:
-//! [`scoped`] opens a scope around each poll of the task, and inside it [`now`] and
+//! `scoped` opens a scope around each poll of the task, and inside it [`now`] and
 //! [`unix_time`] read their clock on the first call and return that reading on later ones.
 //! One request takes a dozen timestamps (its start, the upstream's latency, the pool's idle
 //! check, the timers' deadlines, the token's `exp`, the rate-limit window), and a poll runs

@@ -6,10 +6,10 @@
 //! parser), the gateway appends its own lines, and the HTTP/1 server writes them out as they
 //! are.
 //!
-//! The lines live in [`Ctx`](crate::Ctx) next to the response, whose own map then holds only
+//! The lines live in [`Ctx`] next to the response, whose own map then holds only
 //! what plugins set. A map entry replaces the upstream's lines of the same name, as Kong's
 //! `kong.response.set_header` does, so plugins that only insert response headers
-//! ([`Plugin::INSERTS_RESPONSE_HEADERS_ONLY`](crate::Plugin::INSERTS_RESPONSE_HEADERS_ONLY))
+//! ([`Plugin::INSERTS_RESPONSE_HEADERS_ONLY`])
 //! work on the map alone. Such a plugin may instead insert a header as a line
 //! (`insert_target`, `UpstreamHead::insert_field`): it then replaces the upstream's
 //! lines and the map's entries of that name just as a map insert does, and a later map insert
