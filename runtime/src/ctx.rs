@@ -22,7 +22,7 @@ pub struct MatchInfo {
 #[derive(Debug)]
 pub struct Ctx {
     /// 32 lower-case hex chars; sent upstream and downstream as `X-Kong-Request-Id`.
-    pub request_id: String,
+    pub request_id: crate::request_id::RequestId,
     /// Connecting peer.
     pub client_addr: SocketAddr,
     /// Port of the listener that accepted the request (`X-Forwarded-Port`).
@@ -76,8 +76,6 @@ pub struct Ctx {
     pub proxy_cache: Option<crate::plugins::proxy_cache::RequestState>,
     /// Headers rate-limiting's access phase computed, added by its `header_filter`.
     pub rate_limiting: Option<crate::plugins::rate_limiting::Shown>,
-    /// `request_id` as a header value, made once for both directions.
-    pub(crate) request_id_header: Option<http::HeaderValue>,
     /// The upstream's response header lines while they are not in the response's map
     /// ([`crate::upstream_head`]); set by the proxy.
     pub(crate) upstream_head: Option<crate::upstream_head::UpstreamHead>,
@@ -111,58 +109,7 @@ impl Ctx {
             #[cfg(feature = "proxy-cache")]
             proxy_cache: None,
             rate_limiting: None,
-            request_id_header: None,
             upstream_head: None,
-        }
-    }
-
-    /// `request_id` as a header value (`X-Kong-Request-Id`), shared by the upstream request
-    /// and the response; `None` if a plugin set an id that is not a valid header value.
-    pub fn request_id_value(&mut self) -> Option<http::HeaderValue> {
-        match &self.request_id_header {
-            Some(v) if v.as_bytes() == self.request_id.as_bytes() => Some(v.clone()),
-            _ => {
-                let v = shared_value(&self.request_id)?;
-                self.request_id_header = Some(v.clone());
-                Some(v)
-            }
-        }
-    }
-}
-
-/// `text` as a header value (what `HeaderValue::from_str` takes), in one allocation that
-/// its clones share: a plain copy would be moved to a second, shared one on its first clone.
-fn shared_value(text: &str) -> Option<http::HeaderValue> {
-    let bytes = match <[u8; 32]>::try_from(text.as_bytes()) {
-        Ok(id) => bytes::Bytes::from_owner(id),
-        Err(_) => bytes::Bytes::from_owner(text.as_bytes().to_vec()),
-    };
-    http::HeaderValue::from_maybe_shared(bytes).ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::shared_value;
-
-    #[test]
-    fn header_values_are_what_from_str_makes() {
-        let id = crate::request_id::new();
-        for text in [
-            id.as_str(),
-            "",
-            "short",
-            "tab\there",
-            "caf\u{e9}",
-            "new\nline",
-            "del\u{7f}",
-            "0123456789abcdef0123456789abcde\u{e9}",
-        ] {
-            let want = http::HeaderValue::from_str(text).ok();
-            let got = shared_value(text);
-            assert_eq!(got, want, "{text:?}");
-            if let Some(v) = got {
-                assert_eq!(v.clone().as_bytes(), text.as_bytes());
-            }
         }
     }
 }

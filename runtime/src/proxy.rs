@@ -262,8 +262,6 @@ enum Fate {
     /// `X-Forwarded-For` and `Via`: the values are kept and this hop's is appended.
     AppendXff,
     AppendVia,
-    /// Replaced when the gateway has its own value.
-    RequestId,
 }
 
 fn fate(name: &HeaderName) -> Fate {
@@ -281,13 +279,11 @@ fn fate(name: &HeaderName) -> Fate {
     }
     match name.as_str() {
         "x-forwarded-for" => Fate::AppendXff,
-        "x-kong-request-id" => Fate::RequestId,
         // Hop-by-hop (RFC 9110 §7.6.1, nginx's list), `Proxy` (httpoxy), and what the
-        // gateway sets itself.
+        // gateway sets itself (its own request id replaces the client's).
         "keep-alive" | "proxy-connection" | "proxy" | "x-real-ip" | "x-forwarded-proto"
-        | "x-forwarded-host" | "x-forwarded-port" | "x-forwarded-path" | "x-forwarded-prefix" => {
-            Fate::Drop
-        }
+        | "x-forwarded-host" | "x-forwarded-port" | "x-forwarded-path" | "x-forwarded-prefix"
+        | "x-kong-request-id" => Fate::Drop,
         _ => Fate::Keep,
     }
 }
@@ -323,7 +319,6 @@ fn upstream_header_block(cx: &mut Ctx, headers: &HeaderMap, framing: Framing, ou
     } else {
         Vec::new()
     };
-    let request_id = cx.request_id_value();
     let mut te_trailers = None;
     let mut client_length = false;
     let mut xff: Vec<u8> = Vec::new();
@@ -340,10 +335,6 @@ fn upstream_header_block(cx: &mut Ctx, headers: &HeaderMap, framing: Framing, ou
             Fate::Keep if name == header::CONTENT_LENGTH => client_length = true,
             Fate::Keep => response::push_field(out, name.as_str().as_bytes(), value.as_bytes()),
             Fate::Drop => {}
-            Fate::RequestId if request_id.is_some() => {}
-            Fate::RequestId => {
-                response::push_field(out, name.as_str().as_bytes(), value.as_bytes())
-            }
             Fate::AppendXff | Fate::AppendVia if value.is_empty() => {}
             Fate::AppendXff => {
                 xff.extend_from_slice(value.as_bytes());
@@ -390,10 +381,8 @@ fn upstream_header_block(cx: &mut Ctx, headers: &HeaderMap, framing: Framing, ou
     out.extend_from_slice(b"\r\nvia: ");
     out.extend_from_slice(&via);
     out.extend_from_slice(via_value(cx.http_version).as_bytes());
-    if let Some(id) = &request_id {
-        out.extend_from_slice(b"\r\nx-kong-request-id: ");
-        out.extend_from_slice(id.as_bytes());
-    }
+    out.extend_from_slice(b"\r\nx-kong-request-id: ");
+    out.extend_from_slice(cx.request_id.as_bytes());
     match framing {
         Framing::Length(n) => {
             out.extend_from_slice(b"\r\ncontent-length: ");

@@ -58,7 +58,8 @@ use crate::{
     ctx::Ctx,
     path,
     proxy::X_KONG_REQUEST_ID,
-    request_id, response,
+    request_id::{self, RequestId},
+    response,
     router::RouteRequest,
     status::{serve_status, Stats},
     upstream_head::UpstreamHead,
@@ -651,16 +652,14 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Prefixed<T> {
 }
 
 /// Headers of a response the gateway produced itself.
-fn generated(mut resp: Response, request_id: &str, started: Instant) -> Response {
+fn generated(mut resp: Response, request_id: &RequestId, started: Instant) -> Response {
     let h = resp.headers_mut();
     h.insert(header::SERVER, SERVER);
     h.insert(
         &X_KONG_RESPONSE_LATENCY,
         response::number_value(crate::clock::ms_since(started)),
     );
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        h.insert(&X_KONG_REQUEST_ID, v);
-    }
+    h.insert(&X_KONG_REQUEST_ID, request_id.header_value());
     resp
 }
 
@@ -691,9 +690,7 @@ fn proxied(mut resp: Response, cx: &mut Ctx, fields: &mut Option<UpstreamHead>) 
     if let Some(ms) = cx.proxy_latency_ms {
         h.insert(&X_KONG_PROXY_LATENCY, response::number_value(ms));
     }
-    if let Some(v) = cx.request_id_value() {
-        h.insert(&X_KONG_REQUEST_ID, v);
-    }
+    h.insert(&X_KONG_REQUEST_ID, cx.request_id.header_value());
     resp
 }
 
@@ -811,7 +808,6 @@ async fn handle<G: Gateway>(
         #[cfg(feature = "proxy-cache")]
         proxy_cache: None,
         rate_limiting: None,
-        request_id_header: None,
         upstream_head: None,
     };
 

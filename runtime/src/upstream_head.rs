@@ -338,12 +338,14 @@ impl UpstreamHead {
             cx.proxy_latency_ms,
             &mut self.lines,
         );
-        if let Some(id) = cx.request_id_value() {
-            if !set.is_empty() {
-                set.remove(&crate::proxy::X_KONG_REQUEST_ID);
-            }
-            push_field(&mut self.lines, b"X-Kong-Request-Id", id.as_bytes());
+        if !set.is_empty() {
+            set.remove(&crate::proxy::X_KONG_REQUEST_ID);
         }
+        push_field(
+            &mut self.lines,
+            b"X-Kong-Request-Id",
+            cx.request_id.as_bytes(),
+        );
         Some(())
     }
 

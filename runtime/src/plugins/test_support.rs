@@ -31,7 +31,8 @@ pub(crate) fn ctx() -> Ctx {
         MatchInfo::default(),
         SocketAddr::from(([192, 0, 2, 7], 50123)),
     );
-    cx.request_id = "0123456789abcdef0123456789abcdef".into();
+    cx.request_id = crate::request_id::RequestId::parse("0123456789abcdef0123456789abcdef")
+        .expect("an id's shape");
     cx.kong_generated = false;
     cx
 }

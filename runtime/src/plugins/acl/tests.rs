@@ -78,7 +78,7 @@ fn run(p: &Acl, a: Authenticated) -> Outcome {
             let status = resp.status().as_u16();
             let body: serde_json::Value =
                 serde_json::from_str(&body_text(resp)).expect("json error body");
-            assert_eq!(body["request_id"], cx.request_id);
+            assert_eq!(body["request_id"], cx.request_id.as_str());
             (
                 status,
                 body["message"].as_str().unwrap_or("").to_owned(),

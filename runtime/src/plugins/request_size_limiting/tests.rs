@@ -71,7 +71,7 @@ fn content_length_over_the_limit_is_413_at_the_limit_passes() {
     assert_eq!(status, 413);
     assert!(body.contains(EXCEEDED), "{body}");
     assert!(
-        body.contains(&cx.request_id),
+        body.contains(cx.request_id.as_str()),
         "kong.response.error carries the request id"
     );
     assert!(cx.kong_generated);
