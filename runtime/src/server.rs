@@ -518,13 +518,22 @@ async fn serve_connection<G: Gateway>(
                 send_timeout: sh.opts.send_timeout,
             };
             let sh = &sh;
-            h1::serve(read, write, buf, &limits, &mut drain, |req| async move {
-                let in_flight = sh.stats.start_request();
-                let mut fields = None;
-                let resp = handle(sh, peer, req, &mut fields).await;
-                sh.stats.request_served();
-                (resp, fields, in_flight)
-            })
+            h1::serve(
+                read,
+                write,
+                buf,
+                &limits,
+                &mut drain,
+                |mut req| async move {
+                    let in_flight = sh.stats.start_request();
+                    let mut fields = None;
+                    let resp = handle(sh, peer, &mut req, &mut fields).await;
+                    sh.stats.request_served();
+                    // The request's parts go back to the connection for the next request.
+                    let (parts, _) = req.into_parts();
+                    (resp, fields, in_flight, parts)
+                },
+            )
             .await;
         }
     }
@@ -547,9 +556,9 @@ async fn serve_h2<G: Gateway>(
             let sh = sh.clone();
             async move {
                 let in_flight = sh.stats.start_request();
-                let req = req.map(|body| body.map_err(|e| -> BoxError { Box::new(e) }).boxed());
+                let mut req = req.map(|body| body.map_err(|e| -> BoxError { Box::new(e) }).boxed());
                 let mut fields = None;
-                let mut resp = handle(&sh, peer, req, &mut fields).await;
+                let mut resp = handle(&sh, peer, &mut req, &mut fields).await;
                 sh.stats.request_served();
                 if let Some(fields) = fields {
                     fields.into_map(resp.headers_mut());
@@ -699,7 +708,7 @@ fn proxied(mut resp: Response, cx: &mut Ctx, fields: &mut Option<UpstreamHead>) 
 async fn handle<G: Gateway>(
     sh: &Server<G>,
     peer: SocketAddr,
-    mut req: Request,
+    req: &mut Request,
     fields: &mut Option<UpstreamHead>,
 ) -> Response {
     let started = crate::clock::now();
@@ -814,7 +823,7 @@ async fn handle<G: Gateway>(
     let resp = {
         // Made where it stays: `let fut = ...; pin!(fut)` would keep two slots of its size
         // in this future, one for the value and one for the pinned move of it.
-        let mut fut = std::pin::pin!(sh.gw.handle(route_idx, &mut cx, &mut req));
+        let mut fut = std::pin::pin!(sh.gw.handle(route_idx, &mut cx, req));
         // A panicking plugin answers this request with Kong's 500 instead of taking the
         // connection (and every HTTP/2 stream on it) down. The panic hook still reports it.
         std::future::poll_fn(|task| {

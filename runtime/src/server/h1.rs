@@ -29,7 +29,7 @@ use std::{
 };
 
 use bytes::{Bytes, BytesMut};
-use http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
+use http::{header, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::BodyExt;
 use tokio::{
@@ -61,6 +61,9 @@ const READ_MIN: usize = 1024;
 const COPY_LIMIT: usize = 16 * 1024;
 /// A connection's output buffer is kept for the next response up to this capacity.
 const WBUF_KEEP: usize = 64 * 1024;
+/// A request's parts are kept for the next request while its header map has room for at
+/// most this many fields.
+const SPARE_FIELDS: usize = 96;
 
 /// The HTTP/2 connection preface: a connection that starts with it speaks h2c.
 pub(super) const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -245,8 +248,13 @@ const NOT_IMPLEMENTED: Refused = Refused(501);
 const TOO_LARGE: Refused = Refused(431);
 
 /// Parses one request head at the start of `buf` and removes it from there; `None` while it
-/// is incomplete.
-fn parse_head(buf: &mut BytesMut, max_head: usize) -> Result<Option<Head>, Refused> {
+/// is incomplete. The head goes into `spare`'s parts when it holds an earlier request's,
+/// emptied.
+fn parse_head(
+    buf: &mut BytesMut,
+    max_head: usize,
+    spare: &mut Option<http::request::Parts>,
+) -> Result<Option<Head>, Refused> {
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut []);
     let len = match httparse::ParserConfig::default()
@@ -326,8 +334,14 @@ fn parse_head(buf: &mut BytesMut, max_head: usize) -> Result<Option<Head>, Refus
     // slices of it.
     let head = buf.split_to(len).freeze();
     let uri = Uri::from_maybe_shared(head.slice(path)).map_err(|_| BAD)?;
-    // Room for what plugins and the gateway add.
-    let mut headers = HeaderMap::with_capacity(fields.len() + 8);
+    // The previous request's parts, emptied (their header map's memory), with room in the
+    // map for what plugins and the gateway add.
+    let mut request = spare
+        .take()
+        .unwrap_or_else(|| http::Request::new(()).into_parts().0);
+    let headers = &mut request.headers;
+    debug_assert!(headers.is_empty(), "spare parts are emptied before they are kept");
+    headers.reserve(fields.len() + 8);
     for &[name_start, name_end, value_start, value_end] in fields.iter() {
         let name = HeaderName::from_bytes(&head[name_start..name_end]).map_err(|_| BAD)?;
         let value =
@@ -346,11 +360,9 @@ fn parse_head(buf: &mut BytesMut, max_head: usize) -> Result<Option<Head>, Refus
         (None, _) => BodyState::Done,
     };
     let keep_alive = !close && (version == Version::HTTP_11 || keep_alive);
-    let (mut request, ()) = http::Request::new(()).into_parts();
     request.method = method;
     request.uri = uri;
     request.version = version;
-    request.headers = headers;
     Ok(Some(Head {
         request,
         body,
@@ -449,6 +461,7 @@ async fn next_head<D: Future<Output = Drained>>(
     shared: &Shared,
     limits: &Limits,
     waits: &mut Waits<'_, D>,
+    spare: &mut Option<http::request::Parts>,
 ) -> Result<Head, NoHead> {
     let start = crate::clock::tokio_now();
     let head_deadline = start + limits.header_read_timeout;
@@ -457,7 +470,7 @@ async fn next_head<D: Future<Output = Drained>>(
         let mut side = lock(shared);
         loop {
             if !side.buf.is_empty() {
-                match parse_head(&mut side.buf, limits.max_head) {
+                match parse_head(&mut side.buf, limits.max_head, spare) {
                     Ok(Some(head)) => return Poll::Ready(Ok(head)),
                     Ok(None) => {}
                     Err(r) => return Poll::Ready(Err(NoHead::Refused(r))),
@@ -525,8 +538,9 @@ pub(super) async fn serve<H, F, T>(
     mut handle: H,
 ) where
     H: FnMut(Request) -> F,
-    // `T` lives until the response is written (the in-flight count).
-    F: std::future::Future<Output = (Response, Option<UpstreamHead>, T)>,
+    // `T` lives until the response is written (the in-flight count). The parts are the
+    // request's, handed back: the next request's go into their memory.
+    F: std::future::Future<Output = (Response, Option<UpstreamHead>, T, http::request::Parts)>,
 {
     let shared: Shared = Arc::new(Mutex::new(ReadSide::new(
         read,
@@ -535,6 +549,7 @@ pub(super) async fn serve<H, F, T>(
     )));
     let mut out = TimedIo::new(write, None, limits.send_timeout);
     let mut wbuf = Vec::new();
+    let mut spare = None;
     let mut waits = Waits {
         drained: std::pin::pin!(drained(drain.clone())),
         seen: None,
@@ -544,7 +559,7 @@ pub(super) async fn serve<H, F, T>(
         if *drain.borrow() && lock(&shared).buf.is_empty() {
             return;
         }
-        let head = match next_head(&shared, limits, &mut waits).await {
+        let head = match next_head(&shared, limits, &mut waits, &mut spare).await {
             Ok(head) => head,
             Err(NoHead::Close) => return,
             Err(NoHead::Refused(Refused(status))) => {
@@ -571,7 +586,17 @@ pub(super) async fn serve<H, F, T>(
         } else {
             crate::response::empty()
         };
-        let (resp, fields, in_flight) = handle(http::Request::from_parts(head.request, body)).await;
+        let (resp, fields, in_flight, mut parts) =
+            handle(http::Request::from_parts(head.request, body)).await;
+        // Emptied now: the target and the header values are slices of the read buffer,
+        // which can then reuse its memory. A map that grew for an unusually large request
+        // is let go.
+        parts.headers.clear();
+        parts.extensions.clear();
+        parts.uri = Uri::default();
+        if parts.headers.capacity() <= SPARE_FIELDS {
+            spare = Some(parts);
+        }
         {
             let mut side = lock(&shared);
             if side.broken {

@@ -16,13 +16,15 @@ use crate::{Request, Response};
 /// size; `/empty` answers 204.
 use crate::upstream_head::UpstreamHead;
 
-async fn handler(req: Request) -> (Response, Option<UpstreamHead>, ()) {
+/// The request's parts are handed back, as the server's handler does, so each
+/// connection's later requests are parsed into an earlier one's header map.
+async fn handler(req: Request) -> (Response, Option<UpstreamHead>, (), http::request::Parts) {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_owned();
     if path == "/empty" {
         let mut resp = Response::new(crate::response::empty());
         *resp.status_mut() = http::StatusCode::NO_CONTENT;
-        return (resp, None, ());
+        return (resp, None, (), parts);
     }
     let body = if path == "/noread" {
         String::new()
@@ -41,12 +43,13 @@ async fn handler(req: Request) -> (Response, Option<UpstreamHead>, ()) {
     let text = format!("{} {}\n{}\n{}", parts.method, parts.uri, xa.join(","), body);
     if path == "/stream" {
         let body = Frames(vec![Bytes::from(text), Bytes::from_static(b"!")].into()).boxed();
-        return (Response::new(body), None, ());
+        return (Response::new(body), None, (), parts);
     }
     (
         Response::new(crate::response::full(Bytes::from(text))),
         None,
         (),
+        parts,
     )
 }
 
@@ -404,14 +407,25 @@ fn dates_are_imf_fixdate() {
 
 #[test]
 fn heads_are_parsed_in_place_whatever_their_number_of_fields() {
-    for fields in [0, 1, super::INLINE_FIELDS, super::INLINE_FIELDS + 1, 99] {
+    // Each head goes into the previous one's map (as on a connection): nothing of the
+    // earlier request's fields stays, whether the next one has more fields or fewer.
+    let mut spare = None;
+    for fields in [
+        0,
+        1,
+        super::INLINE_FIELDS,
+        super::INLINE_FIELDS + 1,
+        99,
+        2,
+        1,
+    ] {
         let mut text = String::from("GET /p?q=1 HTTP/1.1\r\nHost: h\r\n");
         for i in 1..fields {
             text.push_str(&format!("X-F{i}: v {i}\r\n"));
         }
         text.push_str("\r\nNEXT");
         let mut buf = BytesMut::from(text.as_bytes());
-        let head = super::parse_head(&mut buf, 64 * 1024)
+        let head = super::parse_head(&mut buf, 64 * 1024, &mut spare)
             .expect("valid")
             .expect("complete");
         assert_eq!(&buf[..], b"NEXT", "{fields} fields");
@@ -421,15 +435,28 @@ fn heads_are_parsed_in_place_whatever_their_number_of_fields() {
         for i in 1..fields {
             assert_eq!(head.request.headers[format!("x-f{i}")], format!("v {i}"));
         }
+        assert!(!head.request.headers.contains_key(format!("x-f{fields}")));
+        let mut parts = head.request;
+        parts.headers.clear();
+        spare = Some(parts);
     }
     // What is refused stays refused; an incomplete head stays in the buffer.
     let mut buf = BytesMut::from(&b"GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n"[..]);
-    assert_eq!(super::parse_head(&mut buf, 8192).err(), Some(super::BAD));
+    assert_eq!(
+        super::parse_head(&mut buf, 8192, &mut spare).err(),
+        Some(super::BAD)
+    );
     let mut buf =
         BytesMut::from(&b"GET / HTTP/1.1\r\nContent-Length: 1\r\ncontent-length: 1\r\n\r\n"[..]);
-    assert_eq!(super::parse_head(&mut buf, 8192).err(), Some(super::BAD));
+    assert_eq!(
+        super::parse_head(&mut buf, 8192, &mut spare).err(),
+        Some(super::BAD)
+    );
     let mut buf = BytesMut::from(&b"GET / HTTP/1.1\r\nHost: a\r\n"[..]);
-    assert!(matches!(super::parse_head(&mut buf, 8192), Ok(None)));
+    assert!(matches!(
+        super::parse_head(&mut buf, 8192, &mut spare),
+        Ok(None)
+    ));
     assert_eq!(buf.len(), 25);
 }
 
