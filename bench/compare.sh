@@ -24,10 +24,14 @@
 #   h2m10      (not in the default set) as h2, with 10 streams per connection (-m10)
 # HTTP/1.1 runs: wrk -t1 -c50 -d SECONDS --latency. Each (scenario, target) is checked
 # with curl for a 200 and the 100-byte body before it is loaded, and a run with any non-2xx
-# answer fails the script. Runs are interleaved: for each rep, every target in turn.
+# answer fails the script. Runs are interleaved: for each rep, every target in turn, the
+# order rotated by one place each rep (rep 1: direct nginx haproxy kiln, rep 2: nginx
+# haproxy kiln direct, ...) so that no target always runs right after the same one.
 # Per run: req/s, p50, p99, and the proxy's CPU µs per request = (utime+stime ticks of
 # the proxy's processes from /proc over the run) / CLK_TCK * 1e6 / requests.
-# Prints, per scenario, the medians over the reps and the ratios to nginx; the same with the
+# Prints, per scenario, the medians over the reps and the ratios to nginx, and each target's
+# ratios to the nginx run of the same rep (paired: a drift between reps cancels out) with
+# their median; the same with the
 # raw rows goes to bench/results/compare-<date>.txt (not committed).
 # Loopback only; bounded in time; stops only what it started.
 # Usage: bench/compare.sh [SECONDS_PER_RUN=10] [REPS=3] [SCENARIOS="plain routes1000 chain h2"]
@@ -324,7 +328,11 @@ for scen in $SCENARIOS; do
   }
   echo "== $scen: GET $path"
   for rep in $(seq "$REPS"); do
-    for target in $TARGETS; do
+    # shellcheck disable=SC2086 # one word per target
+    set -- $TARGETS
+    shift $(((rep - 1) % $#))
+    order="$* ${TARGETS%"$*"}"
+    for target in $order; do
       url=$(url_of "$target")
       check "$url" "$h2" "$hdr" || { tail -n 5 "$sdir"/*.log "$sdir"/nginx/error.log >&2 2>/dev/null; exit 1; }
       # shellcheck disable=SC2046 # one word per PID
@@ -374,6 +382,13 @@ for scen in scenarios:
             print(f"{t:8} {rps:8.0f} {p50:8.0f} {p99:8.0f} {'-':>10} {'-':>13} {'-':>11}")
         else:
             print(f"{t:8} {rps:8.0f} {p50:8.0f} {p99:8.0f} {cpu:10.1f} {rps / base[0]:13.2f} {cpu / base[3]:11.2f}")
+    for t in targets:
+        if t in ("direct", "nginx") or (scen, t) not in rows or (scen, "nginx") not in rows:
+            continue
+        pairs = list(zip(rows[(scen, t)], rows[(scen, "nginx")]))
+        fmt = lambda rs: f"median {statistics.median(rs):.2f} (" + " ".join(f"{r:.2f}" for r in rs) + ")"
+        print(f"{t} ÷ nginx, rep by rep: req/s {fmt([a[0] / b[0] for a, b in pairs])}; "
+              f"CPU {fmt([a[3] / b[3] for a, b in pairs])}; p99 {fmt([a[2] / b[2] for a, b in pairs])}")
     print()
 PY
 {
