@@ -126,6 +126,24 @@ measure() {
       printf "\n"
       exit
     }'
+  # Heap allocations per request: calls into the allocator's entry points from the
+  # program (glibc's for nginx, mimalloc's for Kiln), not from inside the allocator.
+  callgrind_annotate --tree=caller --threshold=100 "$work/$name.out.1" 2>/dev/null | awk -v n="$N" -v name="$name" '
+    /^$/ { k = 0; next }
+    / < / {
+      if (match($0, /\(([0-9,]+)x\)/)) {
+        c = substr($0, RSTART + 1, RLENGTH - 3); gsub(",", "", c)
+        inside = ($0 ~ /libc\.so|\/malloc\/|libmimalloc-sys/)
+        calls[++k] = inside ? 0 : c
+      }
+      next
+    }
+    /  \*  / {
+      if ($0 ~ /:(malloc|calloc|realloc|posix_memalign|memalign|aligned_alloc|mi_malloc_aligned|mi_zalloc_aligned|mi_realloc_aligned) /)
+        for (i = 1; i <= k; i++) total += calls[i]
+      k = 0
+    }
+    END { printf "%-14s allocations %.1f per request\n", name, total / n }'
 }
 
 echo "== per proxied request ($N requests after 500 to warm up; h2load --h1 -c 10; kiln build ${KILN_BUILD_FLAGS:-(no flags)})"

@@ -147,10 +147,12 @@ impl Field {
 }
 
 impl UpstreamHead {
-    /// Room for `fields` upstream fields of `bytes` bytes in all, and the gateway's lines.
+    /// Room for upstream fields of `bytes` bytes in all, the gateway's lines (about 150
+    /// bytes) and a few plugin lines (rate-limiting's five take about 200), so that the
+    /// usual response is written without growing the buffer.
     pub(crate) fn with_capacity(bytes: usize) -> UpstreamHead {
         UpstreamHead {
-            lines: Vec::with_capacity(bytes + 160),
+            lines: Vec::with_capacity(bytes + 400),
             ..UpstreamHead::default()
         }
     }
