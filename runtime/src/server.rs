@@ -517,25 +517,30 @@ async fn serve_connection<G: Gateway>(
                 idle_timeout: sh.opts.idle_timeout,
                 send_timeout: sh.opts.send_timeout,
             };
-            let sh = &sh;
-            h1::serve(
-                read,
-                write,
-                buf,
-                &limits,
-                &mut drain,
-                |mut req| async move {
-                    let in_flight = sh.stats.start_request();
-                    let mut fields = None;
-                    let resp = handle(sh, peer, &mut req, &mut fields).await;
-                    sh.stats.request_served();
-                    // The request's parts go back to the connection for the next request.
-                    let (parts, _) = req.into_parts();
-                    (resp, fields, in_flight, parts)
-                },
-            )
-            .await;
+            let handler = H1Handler { sh: &sh, peer };
+            h1::serve(read, write, buf, &limits, &mut drain, handler).await;
         }
+    }
+}
+
+/// The gateway's answers on an HTTP/1.1 connection.
+struct H1Handler<'s, G> {
+    sh: &'s Server<G>,
+    peer: SocketAddr,
+}
+
+impl<G: Gateway> h1::Handler for H1Handler<'_, G> {
+    type InFlight = crate::status::InFlight;
+
+    async fn handle(
+        &mut self,
+        req: &mut Request,
+    ) -> (Response, Option<UpstreamHead>, Self::InFlight) {
+        let in_flight = self.sh.stats.start_request();
+        let mut fields = None;
+        let resp = handle(self.sh, self.peer, req, &mut fields).await;
+        self.sh.stats.request_served();
+        (resp, fields, in_flight)
     }
 }
 

@@ -46,7 +46,7 @@ use crate::{
     response::push_field,
     timed_io::TimedIo,
     upstream_head::UpstreamHead,
-    Body, BoxError, Request, Response,
+    BoxError, Request, Response,
 };
 
 /// Most request header fields accepted (then 431).
@@ -61,8 +61,8 @@ const READ_MIN: usize = 1024;
 const COPY_LIMIT: usize = 16 * 1024;
 /// A connection's output buffer is kept for the next response up to this capacity.
 const WBUF_KEEP: usize = 64 * 1024;
-/// A request's parts are kept for the next request while its header map has room for at
-/// most this many fields.
+/// A connection's request keeps its header map's memory for the next request while the
+/// map has room for at most this many fields.
 const SPARE_FIELDS: usize = 96;
 
 /// The HTTP/2 connection preface: a connection that starts with it speaks h2c.
@@ -222,9 +222,9 @@ impl ReadSide {
     }
 }
 
-/// A parsed request head, and what the connection needs to know about it.
+/// What the connection needs to know about a parsed request head (the head itself is in
+/// the connection's request).
 struct Head {
-    request: http::request::Parts,
     body: BodyState,
     keep_alive: bool,
     expect_continue: bool,
@@ -248,12 +248,13 @@ const NOT_IMPLEMENTED: Refused = Refused(501);
 const TOO_LARGE: Refused = Refused(431);
 
 /// Parses one request head at the start of `buf` and removes it from there; `None` while it
-/// is incomplete. The head goes into `spare`'s parts when it holds an earlier request's,
-/// emptied.
+/// is incomplete. The method, target, version and fields go into `out`, whose header map
+/// must be empty (the connection's request, emptied after the previous one: its memory is
+/// reused); `out` is left alone while the head is incomplete.
 fn parse_head(
     buf: &mut BytesMut,
     max_head: usize,
-    spare: &mut Option<http::request::Parts>,
+    out: &mut Request,
 ) -> Result<Option<Head>, Refused> {
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut []);
@@ -334,13 +335,12 @@ fn parse_head(
     // slices of it.
     let head = buf.split_to(len).freeze();
     let uri = Uri::from_maybe_shared(head.slice(path)).map_err(|_| BAD)?;
-    // The previous request's parts, emptied (their header map's memory), with room in the
-    // map for what plugins and the gateway add.
-    let mut request = spare
-        .take()
-        .unwrap_or_else(|| http::Request::new(()).into_parts().0);
-    let headers = &mut request.headers;
-    debug_assert!(headers.is_empty(), "spare parts are emptied before they are kept");
+    // With room for what plugins and the gateway add.
+    let headers = out.headers_mut();
+    debug_assert!(
+        headers.is_empty(),
+        "the connection's request is emptied after each use"
+    );
     headers.reserve(fields.len() + 8);
     for &[name_start, name_end, value_start, value_end] in fields.iter() {
         let name = HeaderName::from_bytes(&head[name_start..name_end]).map_err(|_| BAD)?;
@@ -360,11 +360,10 @@ fn parse_head(
         (None, _) => BodyState::Done,
     };
     let keep_alive = !close && (version == Version::HTTP_11 || keep_alive);
-    request.method = method;
-    request.uri = uri;
-    request.version = version;
+    *out.method_mut() = method;
+    *out.uri_mut() = uri;
+    *out.version_mut() = version;
     Ok(Some(Head {
-        request,
         body,
         keep_alive,
         expect_continue,
@@ -461,7 +460,7 @@ async fn next_head<D: Future<Output = Drained>>(
     shared: &Shared,
     limits: &Limits,
     waits: &mut Waits<'_, D>,
-    spare: &mut Option<http::request::Parts>,
+    req: &mut Request,
 ) -> Result<Head, NoHead> {
     let start = crate::clock::tokio_now();
     let head_deadline = start + limits.header_read_timeout;
@@ -470,7 +469,7 @@ async fn next_head<D: Future<Output = Drained>>(
         let mut side = lock(shared);
         loop {
             if !side.buf.is_empty() {
-                match parse_head(&mut side.buf, limits.max_head, spare) {
+                match parse_head(&mut side.buf, limits.max_head, req) {
                     Ok(Some(head)) => return Poll::Ready(Ok(head)),
                     Ok(None) => {}
                     Err(r) => return Poll::Ready(Err(NoHead::Refused(r))),
@@ -527,21 +526,30 @@ async fn next_head<D: Future<Output = Drained>>(
     }
 }
 
+/// What answers the requests of an HTTP/1.1 connection.
+pub(super) trait Handler {
+    /// Lives until the response is written (the in-flight count).
+    type InFlight: Send;
+
+    /// Answers `req`, and hands back the upstream's header lines of a proxied response
+    /// ([`UpstreamHead`]). The request is lent: it is the connection's, and the next
+    /// request's head is parsed into it.
+    fn handle<'a>(
+        &'a mut self,
+        req: &'a mut Request,
+    ) -> impl Future<Output = (Response, Option<UpstreamHead>, Self::InFlight)> + Send + 'a;
+}
+
 /// Serves HTTP/1.1 requests on a connection until it closes. `buf` holds what was already
 /// read from it.
-pub(super) async fn serve<H, F, T>(
+pub(super) async fn serve<H: Handler>(
     read: OwnedReadHalf,
     write: OwnedWriteHalf,
     buf: BytesMut,
     limits: &Limits,
     drain: &mut watch::Receiver<bool>,
-    mut handle: H,
-) where
-    H: FnMut(Request) -> F,
-    // `T` lives until the response is written (the in-flight count). The parts are the
-    // request's, handed back: the next request's go into their memory.
-    F: std::future::Future<Output = (Response, Option<UpstreamHead>, T, http::request::Parts)>,
-{
+    mut handler: H,
+) {
     let shared: Shared = Arc::new(Mutex::new(ReadSide::new(
         read,
         buf,
@@ -549,7 +557,9 @@ pub(super) async fn serve<H, F, T>(
     )));
     let mut out = TimedIo::new(write, None, limits.send_timeout);
     let mut wbuf = Vec::new();
-    let mut spare = None;
+    // One request per connection, filled by each head in turn: its parts are not moved
+    // from the parser through the handler and back, and its header map keeps its memory.
+    let mut req = Request::new(crate::response::empty());
     let mut waits = Waits {
         drained: std::pin::pin!(drained(drain.clone())),
         seen: None,
@@ -559,7 +569,7 @@ pub(super) async fn serve<H, F, T>(
         if *drain.borrow() && lock(&shared).buf.is_empty() {
             return;
         }
-        let head = match next_head(&shared, limits, &mut waits, &mut spare).await {
+        let head = match next_head(&shared, limits, &mut waits, &mut req).await {
             Ok(head) => head,
             Err(NoHead::Close) => return,
             Err(NoHead::Refused(Refused(status))) => {
@@ -569,8 +579,8 @@ pub(super) async fn serve<H, F, T>(
                 return;
             }
         };
-        let is_head = head.request.method == Method::HEAD;
-        let version = head.request.version;
+        let is_head = req.method() == Method::HEAD;
+        let version = req.version();
         let has_body = !matches!(head.body, BodyState::Done);
         {
             let mut side = lock(&shared);
@@ -578,25 +588,14 @@ pub(super) async fn serve<H, F, T>(
             side.continue_pending = has_body && head.expect_continue && version == Version::HTTP_11;
             side.responding = false;
         }
-        let body: Body = if has_body {
-            ReqBody {
+        if has_body {
+            *req.body_mut() = ReqBody {
                 shared: shared.clone(),
             }
-            .boxed()
-        } else {
-            crate::response::empty()
-        };
-        let (resp, fields, in_flight, mut parts) =
-            handle(http::Request::from_parts(head.request, body)).await;
-        // Emptied now: the target and the header values are slices of the read buffer,
-        // which can then reuse its memory. A map that grew for an unusually large request
-        // is let go.
-        parts.headers.clear();
-        parts.extensions.clear();
-        parts.uri = Uri::default();
-        if parts.headers.capacity() <= SPARE_FIELDS {
-            spare = Some(parts);
+            .boxed();
         }
+        let (resp, fields, in_flight) = handler.handle(&mut req).await;
+        reset_request(&mut req);
         {
             let mut side = lock(&shared);
             if side.broken {
@@ -628,6 +627,20 @@ pub(super) async fn serve<H, F, T>(
         }
         return;
     }
+}
+
+/// Empties the connection's request once it has been answered: its target and header
+/// values are slices of the read buffer, which can then reuse its memory; its body (a
+/// plugin may have replaced it) goes. A header map that grew for an unusually large request
+/// is let go.
+fn reset_request(req: &mut Request) {
+    req.headers_mut().clear();
+    if req.headers().capacity() > SPARE_FIELDS {
+        *req.headers_mut() = http::HeaderMap::new();
+    }
+    req.extensions_mut().clear();
+    *req.uri_mut() = Uri::default();
+    *req.body_mut() = crate::response::empty();
 }
 
 /// Closes a connection whose client may still be sending (a refused head, an unread

@@ -16,41 +16,45 @@ use crate::{Request, Response};
 /// size; `/empty` answers 204.
 use crate::upstream_head::UpstreamHead;
 
-/// The request's parts are handed back, as the server's handler does, so each
-/// connection's later requests are parsed into an earlier one's header map.
-async fn handler(req: Request) -> (Response, Option<UpstreamHead>, (), http::request::Parts) {
-    let (parts, body) = req.into_parts();
-    let path = parts.uri.path().to_owned();
+/// The test server's answers (the request is the connection's, lent for each one).
+struct Echo;
+
+impl super::Handler for Echo {
+    type InFlight = ();
+
+    async fn handle(&mut self, req: &mut Request) -> (Response, Option<UpstreamHead>, ()) {
+        (answer(req).await, None, ())
+    }
+}
+
+async fn answer(req: &mut Request) -> Response {
+    let path = req.uri().path().to_owned();
     if path == "/empty" {
         let mut resp = Response::new(crate::response::empty());
         *resp.status_mut() = http::StatusCode::NO_CONTENT;
-        return (resp, None, (), parts);
+        return resp;
     }
     let body = if path == "/noread" {
         String::new()
     } else {
+        let body = std::mem::replace(req.body_mut(), crate::response::empty());
         match body.collect().await {
             Ok(b) => String::from_utf8_lossy(&b.to_bytes()).into_owned(),
             Err(e) => format!("body error: {e}"),
         }
     };
-    let xa: Vec<&str> = parts
-        .headers
+    let xa: Vec<&str> = req
+        .headers()
         .get_all("x-a")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .collect();
-    let text = format!("{} {}\n{}\n{}", parts.method, parts.uri, xa.join(","), body);
+    let text = format!("{} {}\n{}\n{}", req.method(), req.uri(), xa.join(","), body);
     if path == "/stream" {
         let body = Frames(vec![Bytes::from(text), Bytes::from_static(b"!")].into()).boxed();
-        return (Response::new(body), None, (), parts);
+        return Response::new(body);
     }
-    (
-        Response::new(crate::response::full(Bytes::from(text))),
-        None,
-        (),
-        parts,
-    )
+    Response::new(crate::response::full(Bytes::from(text)))
 }
 
 /// Data frames, all ready, their total size unknown to the server.
@@ -81,7 +85,7 @@ async fn connect(limits: Limits) -> (TcpStream, watch::Sender<bool>) {
     tokio::spawn(async move {
         let (stream, _) = listener.accept().await.expect("accept");
         let (read, write) = stream.into_split();
-        serve(read, write, BytesMut::new(), &limits, &mut drain, handler).await;
+        serve(read, write, BytesMut::new(), &limits, &mut drain, Echo).await;
     });
     let client = TcpStream::connect(addr).await.expect("connect");
     (client, drain_tx)
@@ -407,9 +411,10 @@ fn dates_are_imf_fixdate() {
 
 #[test]
 fn heads_are_parsed_in_place_whatever_their_number_of_fields() {
-    // Each head goes into the previous one's map (as on a connection): nothing of the
-    // earlier request's fields stays, whether the next one has more fields or fewer.
-    let mut spare = None;
+    // Each head goes into the connection's request, emptied after the previous one (as on
+    // a connection): nothing of the earlier request stays, whether the next one has more
+    // fields or fewer.
+    let mut req = Request::new(crate::response::empty());
     for fields in [
         0,
         1,
@@ -425,36 +430,37 @@ fn heads_are_parsed_in_place_whatever_their_number_of_fields() {
         }
         text.push_str("\r\nNEXT");
         let mut buf = BytesMut::from(text.as_bytes());
-        let head = super::parse_head(&mut buf, 64 * 1024, &mut spare)
+        super::parse_head(&mut buf, 64 * 1024, &mut req)
             .expect("valid")
             .expect("complete");
         assert_eq!(&buf[..], b"NEXT", "{fields} fields");
-        assert_eq!(head.request.uri, "/p?q=1");
-        assert_eq!(head.request.headers.len(), fields.max(1));
-        assert_eq!(head.request.headers["host"], "h");
+        assert_eq!(req.uri(), "/p?q=1");
+        assert_eq!(req.headers().len(), fields.max(1));
+        assert_eq!(req.headers()["host"], "h");
         for i in 1..fields {
-            assert_eq!(head.request.headers[format!("x-f{i}")], format!("v {i}"));
+            assert_eq!(req.headers()[format!("x-f{i}")], format!("v {i}"));
         }
-        assert!(!head.request.headers.contains_key(format!("x-f{fields}")));
-        let mut parts = head.request;
-        parts.headers.clear();
-        spare = Some(parts);
+        assert!(!req.headers().contains_key(format!("x-f{fields}")));
+        req.extensions_mut().insert(7u8);
+        super::reset_request(&mut req);
+        assert!(req.headers().is_empty() && req.extensions().get::<u8>().is_none());
+        assert_eq!(req.uri(), "/");
     }
     // What is refused stays refused; an incomplete head stays in the buffer.
     let mut buf = BytesMut::from(&b"GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n"[..]);
     assert_eq!(
-        super::parse_head(&mut buf, 8192, &mut spare).err(),
+        super::parse_head(&mut buf, 8192, &mut req).err(),
         Some(super::BAD)
     );
     let mut buf =
         BytesMut::from(&b"GET / HTTP/1.1\r\nContent-Length: 1\r\ncontent-length: 1\r\n\r\n"[..]);
     assert_eq!(
-        super::parse_head(&mut buf, 8192, &mut spare).err(),
+        super::parse_head(&mut buf, 8192, &mut req).err(),
         Some(super::BAD)
     );
     let mut buf = BytesMut::from(&b"GET / HTTP/1.1\r\nHost: a\r\n"[..]);
     assert!(matches!(
-        super::parse_head(&mut buf, 8192, &mut spare),
+        super::parse_head(&mut buf, 8192, &mut req),
         Ok(None)
     ));
     assert_eq!(buf.len(), 25);
