@@ -162,28 +162,20 @@ pub(crate) fn trim(mut s: &[u8]) -> &[u8] {
     s
 }
 
-/// Starts a request head: the request line and `Host`. Returns the head and where the
-/// host's value is in it (a retry on another target puts that target's there).
-pub(crate) fn start_head(
-    method: &Method,
-    target: &str,
-    host: &HeaderValue,
-    room: usize,
-) -> (Vec<u8>, std::ops::Range<usize>) {
-    let mut out = Vec::with_capacity(method.as_str().len() + target.len() + host.len() + room + 24);
-    out.extend_from_slice(method.as_str().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(target.as_bytes());
+/// Ends a request line that `out` holds up to its target (`METHOD target`), and adds
+/// `Host`; returns where the host's value is in `out` (a retry on another target puts that
+/// target's there).
+pub(crate) fn end_request_line(out: &mut Vec<u8>, host: &HeaderValue) -> std::ops::Range<usize> {
     out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
     let at = out.len();
     out.extend_from_slice(host.as_bytes());
     let host_range = at..out.len();
     out.extend_from_slice(b"\r\n");
-    (out, host_range)
+    host_range
 }
 
-/// A whole request head: [`start_head`] and then `rest` (the other headers and the blank
-/// line).
+/// A whole request head: the request line, `Host`, and then `rest` (the other headers
+/// and the blank line).
 #[cfg(test)]
 pub(crate) fn encode_head(
     method: &Method,
@@ -191,7 +183,8 @@ pub(crate) fn encode_head(
     host: &HeaderValue,
     rest: &[u8],
 ) -> Vec<u8> {
-    let (mut out, _) = start_head(method, target, host, rest.len());
+    let mut out = format!("{method} {target}").into_bytes();
+    end_request_line(&mut out, host);
     out.extend_from_slice(rest);
     out
 }

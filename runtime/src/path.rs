@@ -217,53 +217,76 @@ pub fn upstream_path(
     stripped_prefix_len: Option<usize>,
     raw_query: Option<&str>,
 ) -> String {
+    let mut path = String::with_capacity(
+        service_path.map_or(1, str::len)
+            + normalized.len()
+            + 1
+            + raw_query.map_or(0, |q| q.len() + 1),
+    );
+    push_upstream_path(
+        &mut path,
+        service_path,
+        normalized,
+        stripped_prefix_len,
+        raw_query,
+    );
+    path
+}
+
+/// Appends [`upstream_path`] to `path` (the proxy builds it straight into the upstream
+/// request line).
+pub fn push_upstream_path(
+    path: &mut String,
+    service_path: Option<&str>,
+    normalized: &str,
+    stripped_prefix_len: Option<usize>,
+    raw_query: Option<&str>,
+) {
     let base = service_path.unwrap_or("/");
     let req = normalized;
     // Built escaped in one pass: escaping goes byte by byte, so the pieces can be escaped
     // one by one.
-    let mut path =
-        String::with_capacity(base.len() + req.len() + 1 + raw_query.map_or(0, |q| q.len() + 1));
     match stripped_prefix_len {
         Some(len) => {
             let post = sanitize_post(req.get(len..).unwrap_or(""));
             if let Some(base_dir) = base.strip_suffix('/') {
                 if post.is_empty() {
                     if base == "/" {
-                        push_escaped(&mut path, "/");
+                        push_escaped(path, "/");
                     } else if req.ends_with('/') {
-                        push_escaped(&mut path, base);
+                        push_escaped(path, base);
                     } else {
-                        push_escaped(&mut path, base_dir);
+                        push_escaped(path, base_dir);
                     }
                 } else if post.starts_with('/') {
-                    push_escaped(&mut path, base_dir);
-                    push_escaped(&mut path, post);
+                    push_escaped(path, base_dir);
+                    push_escaped(path, post);
                 } else {
-                    push_escaped(&mut path, base);
-                    push_escaped(&mut path, post);
+                    push_escaped(path, base);
+                    push_escaped(path, post);
                 }
             } else if post.is_empty() {
-                push_escaped(&mut path, base);
+                push_escaped(path, base);
                 if req.len() > 1 && req.ends_with('/') {
-                    push_escaped(&mut path, "/");
+                    push_escaped(path, "/");
                 }
             } else if post.starts_with('/') {
-                push_escaped(&mut path, base);
-                push_escaped(&mut path, post);
+                push_escaped(path, base);
+                push_escaped(path, post);
             } else {
-                push_escaped(&mut path, base);
-                push_escaped(&mut path, "/");
-                push_escaped(&mut path, post);
+                push_escaped(path, base);
+                push_escaped(path, "/");
+                push_escaped(path, post);
             }
         }
         None => {
             if base.ends_with('/') {
-                push_escaped(&mut path, base);
-                push_escaped(&mut path, req.strip_prefix('/').unwrap_or(req));
+                push_escaped(path, base);
+                push_escaped(path, req.strip_prefix('/').unwrap_or(req));
             } else {
-                push_escaped(&mut path, base);
+                push_escaped(path, base);
                 if req != "/" {
-                    push_escaped(&mut path, req);
+                    push_escaped(path, req);
                 }
             }
         }
@@ -272,7 +295,6 @@ pub fn upstream_path(
         path.push('?');
         path.push_str(q);
     }
-    path
 }
 
 /// `post` sanitising of §2.4: `.`/`..` become empty, a leading `./` or `../` goes once.

@@ -312,7 +312,7 @@ fn valid_value(v: &[u8]) -> bool {
 /// gateway's (`X-Forwarded-*`, `X-Real-IP`, `Via`, `X-Kong-Request-Id`,
 /// `Connection: keep-alive`), the body's framing, and the blank line that ends the head.
 /// Appended once per request to `out`, after the request line and the target's `Host`
-/// ([`client::start_head`]).
+/// ([`client::end_request_line`]).
 fn upstream_header_block(cx: &mut Ctx, headers: &HeaderMap, framing: Framing, out: &mut Vec<u8>) {
     let listed = if headers.contains_key(header::CONNECTION) {
         connection_listed(headers)
@@ -519,30 +519,46 @@ pub async fn proxy(up: &Upstream, cx: &mut Ctx, req: &mut Request) -> Response {
         response::upstream_error(status, &cx.request_id, &error_headers)
     };
 
-    let target_path = path::upstream_path(
-        up.spec.path,
-        &cx.normalized_path,
-        stripped_len(cx),
-        req.uri().query(),
-    );
-    // Checks that the target is a valid request-target (no spaces or controls).
-    let Some(target_path) = valid_target(target_path) else {
-        return fail(cx, 500);
-    };
     let authority = req.uri().authority().map(|a| a.as_str());
     let preserved_host = preserved_host(cx, authority, req.headers());
     let Some(framing) = client::request_framing(req.headers(), &body) else {
         return fail(cx, 500);
     };
     let mut idx = up.pick();
-    let (mut head, mut host_range) = client::start_head(
-        req.method(),
-        &target_path,
-        preserved_host
-            .as_ref()
-            .unwrap_or(&up.targets[idx].host_header),
-        block_room(req.headers()),
+    let host = preserved_host
+        .as_ref()
+        .unwrap_or(&up.targets[idx].host_header);
+    // The upstream request head in one buffer, the path built into its request line.
+    let method = req.method().as_str();
+    let query = req.uri().query();
+    let mut line = String::with_capacity(
+        method.len()
+            + up.spec.path.map_or(1, str::len)
+            + cx.normalized_path.len()
+            + query.map_or(0, |q| q.len() + 1)
+            + host.len()
+            + 32
+            + block_room(req.headers()),
     );
+    line.push_str(method);
+    line.push(' ');
+    let at = line.len();
+    path::push_upstream_path(
+        &mut line,
+        up.spec.path,
+        &cx.normalized_path,
+        stripped_len(cx),
+        query,
+    );
+    // Checks that the target is a valid request-target (no spaces or controls).
+    if !plain_target(&line.as_bytes()[at..]) {
+        let Some(target) = valid_target(line.split_off(at)) else {
+            return fail(cx, 500);
+        };
+        line.push_str(&target);
+    }
+    let mut head = line.into_bytes();
+    let mut host_range = client::end_request_line(&mut head, host);
     upstream_header_block(cx, req.headers(), framing, &mut head);
     // The request is replayed at most once, as a copy of its head (so without a body).
     let replayable = framing == Framing::Empty && req.method().is_idempotent();
