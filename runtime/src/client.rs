@@ -227,7 +227,8 @@ pub(crate) async fn send(
     framing: Framing,
     method: &Method,
     pool: &Arc<Pool>,
-) -> Result<(http::response::Parts, UpstreamHead, UpBody), SendError> {
+    fields: &mut Option<UpstreamHead>,
+) -> Result<(StatusCode, UpBody), SendError> {
     let mut written = 0;
     let written_head = poll_fn(|cx| {
         while written < head.len() {
@@ -295,12 +296,13 @@ pub(crate) async fn send(
         keep_alive,
         pool: pool.clone(),
     };
-    Ok((parsed.parts, parsed.head, body.released_if_done()))
+    *fields = Some(parsed.head);
+    Ok((parsed.status, body.released_if_done()))
 }
 
 /// A parsed response head.
 struct Parsed {
-    parts: http::response::Parts,
+    status: StatusCode,
     head: UpstreamHead,
     body: Decoder,
     keep_alive: bool,
@@ -445,11 +447,8 @@ fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, SendE
         head.set_content_length(framing.length.and_then(Result::ok));
     }
     buf.advance(len);
-    let (mut parts, ()) = http::Response::new(()).into_parts();
-    parts.status = status;
-    parts.version = version;
     Ok(Some(Head::Final(Parsed {
-        parts,
+        status,
         head,
         body,
         keep_alive,

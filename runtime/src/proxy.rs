@@ -29,7 +29,7 @@ use std::{
 use http::{
     header::{self, HeaderName},
     uri::PathAndQuery,
-    HeaderMap, HeaderValue, Version,
+    HeaderMap, HeaderValue, StatusCode, Version,
 };
 use http_body_util::BodyExt;
 use tokio::net::TcpStream;
@@ -42,7 +42,6 @@ use crate::{
     pool::{Pool, PoolOptions},
     response,
     timed_io::TimedIo,
-    upstream_head::UpstreamHead,
     Request, Response,
 };
 
@@ -582,7 +581,18 @@ pub async fn proxy(up: &Upstream, cx: &mut Ctx, req: &mut Request) -> Response {
         // Idle connections first; a request they could not take at all stays as it was.
         while let Some(conn) = target.pool.take() {
             let sent = crate::clock::now();
-            match client::send(conn, &head, &mut body, framing, req.method(), &target.pool).await {
+            let fields = &mut cx.upstream_head;
+            match client::send(
+                conn,
+                &head,
+                &mut body,
+                framing,
+                req.method(),
+                &target.pool,
+                fields,
+            )
+            .await
+            {
                 Ok(answer) => return finish(cx, answer, sent),
                 Err(SendError::Unsent) => {}
                 // The upstream closed a kept-alive connection as the request went out
@@ -603,7 +613,18 @@ pub async fn proxy(up: &Upstream, cx: &mut Ctx, req: &mut Request) -> Response {
             }
         };
         let sent = crate::clock::now();
-        match client::send(conn, &head, &mut body, framing, req.method(), &target.pool).await {
+        let fields = &mut cx.upstream_head;
+        match client::send(
+            conn,
+            &head,
+            &mut body,
+            framing,
+            req.method(),
+            &target.pool,
+            fields,
+        )
+        .await
+        {
             Ok(answer) => return finish(cx, answer, sent),
             // Not sent at all: as good as a failed connect.
             Err(SendError::Unsent) => last = Failure::Invalid,
@@ -613,15 +634,12 @@ pub async fn proxy(up: &Upstream, cx: &mut Ctx, req: &mut Request) -> Response {
     fail(cx, last.status())
 }
 
-/// The upstream's response: its header lines stay in `cx` ([`crate::upstream_head`]).
-fn finish(
-    cx: &mut Ctx,
-    (mut parts, head, body): (http::response::Parts, UpstreamHead, UpBody),
-    sent: Instant,
-) -> Response {
-    cx.upstream_head = Some(head);
+/// The upstream's response: its header lines are in `cx` already
+/// ([`crate::upstream_head`]).
+fn finish(cx: &mut Ctx, (status, body): (StatusCode, UpBody), sent: Instant) -> Response {
     cx.upstream_latency_ms = Some(crate::clock::ms_since(sent));
     cx.kong_generated = false;
-    parts.version = Version::HTTP_11;
-    Response::from_parts(parts, body.boxed())
+    let mut resp = Response::new(body.boxed());
+    *resp.status_mut() = status;
+    resp
 }

@@ -535,12 +535,12 @@ impl<G: Gateway> h1::Handler for H1Handler<'_, G> {
     async fn handle(
         &mut self,
         req: &mut Request,
-    ) -> (Response, Option<UpstreamHead>, Self::InFlight) {
+        fields: &mut Option<UpstreamHead>,
+    ) -> (Response, Self::InFlight) {
         let in_flight = self.sh.stats.start_request();
-        let mut fields = None;
-        let resp = handle(self.sh, self.peer, req, &mut fields).await;
+        let resp = handle(self.sh, self.peer, req, fields).await;
         self.sh.stats.request_served();
-        (resp, fields, in_flight)
+        (resp, in_flight)
     }
 }
 

@@ -531,13 +531,14 @@ pub(super) trait Handler {
     /// Lives until the response is written (the in-flight count).
     type InFlight: Send;
 
-    /// Answers `req`, and hands back the upstream's header lines of a proxied response
-    /// ([`UpstreamHead`]). The request is lent: it is the connection's, and the next
-    /// request's head is parsed into it.
+    /// Answers `req`; the upstream's header lines of a proxied response go to `fields`
+    /// ([`UpstreamHead`]), which is empty when called. Both are lent: they are the
+    /// connection's, and the next request's head is parsed into `req`.
     fn handle<'a>(
         &'a mut self,
         req: &'a mut Request,
-    ) -> impl Future<Output = (Response, Option<UpstreamHead>, Self::InFlight)> + Send + 'a;
+        fields: &'a mut Option<UpstreamHead>,
+    ) -> impl Future<Output = (Response, Self::InFlight)> + Send + 'a;
 }
 
 /// Serves HTTP/1.1 requests on a connection until it closes. `buf` holds what was already
@@ -594,7 +595,8 @@ pub(super) async fn serve<H: Handler>(
             }
             .boxed();
         }
-        let (resp, fields, in_flight) = handler.handle(&mut req).await;
+        let mut fields = None;
+        let (resp, in_flight) = handler.handle(&mut req, &mut fields).await;
         reset_request(&mut req);
         {
             let mut side = lock(&shared);
@@ -609,7 +611,7 @@ pub(super) async fn serve<H: Handler>(
             trailers: head.trailers,
             keep_alive: head.keep_alive && !*drain.borrow(),
         };
-        let written = write_response(&mut out, &mut wbuf, resp, fields, reply).await;
+        let written = write_response(&mut out, &mut wbuf, resp, fields.as_ref(), reply).await;
         if wbuf.capacity() > WBUF_KEEP {
             wbuf = Vec::new();
         }
@@ -710,14 +712,14 @@ async fn write_response(
     out: &mut TimedIo<OwnedWriteHalf>,
     head: &mut Vec<u8>,
     resp: Response,
-    fields: Option<UpstreamHead>,
+    fields: Option<&UpstreamHead>,
     reply: Reply,
 ) -> io::Result<bool> {
     let (parts, mut body) = resp.into_parts();
     let status = parts.status;
     let given_length = match parts.headers.get(header::CONTENT_LENGTH) {
         Some(v) => parse_decimal(v.as_bytes()),
-        None => fields.as_ref().and_then(UpstreamHead::content_length),
+        None => fields.and_then(UpstreamHead::content_length),
     };
     let no_body = status.is_informational()
         || status == StatusCode::NO_CONTENT
@@ -744,7 +746,7 @@ async fn write_response(
 
     head.clear();
     head.reserve(
-        256 + fields.as_ref().map_or(0, UpstreamHead::len)
+        256 + fields.map_or(0, UpstreamHead::len)
             + parts
                 .headers
                 .iter()
@@ -764,7 +766,7 @@ async fn write_response(
         has_date |= name == header::DATE;
         push_field(head, name.as_str().as_bytes(), value.as_bytes());
     }
-    if let Some(fields) = &fields {
+    if let Some(fields) = fields {
         has_date |= fields.has_date();
         fields.write(head, &parts.headers);
     }

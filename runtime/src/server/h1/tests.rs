@@ -22,8 +22,8 @@ struct Echo;
 impl super::Handler for Echo {
     type InFlight = ();
 
-    async fn handle(&mut self, req: &mut Request) -> (Response, Option<UpstreamHead>, ()) {
-        (answer(req).await, None, ())
+    async fn handle(&mut self, req: &mut Request, _: &mut Option<UpstreamHead>) -> (Response, ()) {
+        (answer(req).await, ())
     }
 }
 
