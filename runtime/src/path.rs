@@ -93,12 +93,18 @@ fn push_pct(out: &mut String, b: u8) {
 /// path (the config file is UTF-8), and [`upstream_path`] would re-encode them to the same
 /// text, so routing and the upstream request are unchanged.
 pub fn normalize(raw: &str) -> Result<String, PathError> {
+    let mut out = String::new();
+    normalize_into(raw, &mut out)?;
+    Ok(out)
+}
+
+/// [`normalize`] into `out`, replacing what it held (a connection's requests reuse its
+/// memory); on an error `out` is left empty.
+pub fn normalize_into(raw: &str, out: &mut String) -> Result<(), PathError> {
+    out.clear();
     let bytes = raw.as_bytes();
     if bytes.first() != Some(&b'/') {
         return Err(PathError("request path is not absolute"));
-    }
-    if raw == "/" {
-        return Ok(String::from("/"));
     }
     // The usual path has nothing to decode, no dot and no repeated slash: it is its own
     // normal form (one scan instead of three).
@@ -109,13 +115,15 @@ pub fn normalize(raw: &str) -> Result<String, PathError> {
         ok
     });
     if plain {
-        return Ok(raw.to_owned());
+        out.push_str(raw);
+        return Ok(());
     }
-    if raw.contains('%') {
+    *out = if raw.contains('%') {
         remove_dot_segments(&percent_decode(bytes)?)
     } else {
         remove_dot_segments(raw)
-    }
+    }?;
+    Ok(())
 }
 
 /// Step 1 of [`normalize`].

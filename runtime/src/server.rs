@@ -517,7 +517,11 @@ async fn serve_connection<G: Gateway>(
                 idle_timeout: sh.opts.idle_timeout,
                 send_timeout: sh.opts.send_timeout,
             };
-            let handler = H1Handler { sh: &sh, peer };
+            let handler = H1Handler {
+                sh: &sh,
+                peer,
+                scratch: Scratch::default(),
+            };
             h1::serve(read, write, buf, &limits, &mut drain, handler).await;
         }
     }
@@ -527,6 +531,32 @@ async fn serve_connection<G: Gateway>(
 struct H1Handler<'s, G> {
     sh: &'s Server<G>,
     peer: SocketAddr,
+    scratch: Scratch,
+}
+
+/// The strings of a request's context that the next request on the connection reuses
+/// (their memory): the normalized path and the host.
+#[derive(Default)]
+struct Scratch {
+    normalized: String,
+    host: String,
+}
+
+impl Scratch {
+    /// Strings longer than this are let go rather than kept for the next request.
+    const KEEP: usize = 2048;
+
+    /// Takes the strings back from a context whose chain has run.
+    fn keep(&mut self, cx: &mut Ctx) {
+        for (kept, used) in [
+            (&mut self.normalized, &mut cx.normalized_path),
+            (&mut self.host, &mut cx.host),
+        ] {
+            if used.capacity() <= Self::KEEP {
+                *kept = std::mem::take(used);
+            }
+        }
+    }
 }
 
 impl<G: Gateway> h1::Handler for H1Handler<'_, G> {
@@ -538,7 +568,7 @@ impl<G: Gateway> h1::Handler for H1Handler<'_, G> {
         fields: &mut Option<UpstreamHead>,
     ) -> (Response, Self::InFlight) {
         let in_flight = self.sh.stats.start_request();
-        let resp = handle(self.sh, self.peer, req, fields).await;
+        let resp = handle(self.sh, self.peer, req, fields, &mut self.scratch).await;
         self.sh.stats.request_served();
         (resp, in_flight)
     }
@@ -563,7 +593,8 @@ async fn serve_h2<G: Gateway>(
                 let in_flight = sh.stats.start_request();
                 let mut req = req.map(|body| body.map_err(|e| -> BoxError { Box::new(e) }).boxed());
                 let mut fields = None;
-                let mut resp = handle(&sh, peer, &mut req, &mut fields).await;
+                let mut resp =
+                    handle(&sh, peer, &mut req, &mut fields, &mut Scratch::default()).await;
                 sh.stats.request_served();
                 if let Some(fields) = fields {
                     fields.into_map(resp.headers_mut());
@@ -715,6 +746,7 @@ async fn handle<G: Gateway>(
     peer: SocketAddr,
     req: &mut Request,
     fields: &mut Option<UpstreamHead>,
+    scratch: &mut Scratch,
 ) -> Response {
     let started = crate::clock::now();
     let request_id = request_id::new();
@@ -744,9 +776,10 @@ async fn handle<G: Gateway>(
         None => "",
     };
     let (host, port) = path::split_host(raw_host);
-    let Ok(normalized) = path::normalize(req.uri().path()) else {
+    let mut normalized = std::mem::take(&mut scratch.normalized);
+    if path::normalize_into(req.uri().path(), &mut normalized).is_err() {
         return bad();
-    };
+    }
 
     let route_req = RouteRequest {
         method: req.method().as_str(),
@@ -811,7 +844,12 @@ async fn handle<G: Gateway>(
         upstream_latency_ms: None,
         kong_generated: true,
         auth: Default::default(),
-        host: host.to_owned(),
+        host: {
+            let mut owned = std::mem::take(&mut scratch.host);
+            owned.clear();
+            owned.push_str(host);
+            owned
+        },
         request_uri: req.uri().clone(),
         http_version: req.version(),
         proxy_latency_ms: None,
@@ -840,6 +878,7 @@ async fn handle<G: Gateway>(
         })
         .await
     };
+    scratch.keep(&mut cx);
     let Some(resp) = resp else {
         let resp = response::exit_json(500, "An unexpected error occurred");
         return generated(resp, &cx.request_id, cx.started);

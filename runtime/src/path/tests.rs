@@ -48,8 +48,12 @@ fn normalize_table() {
         ("/a.", "/a."),
         ("/.", "/"),
     ];
+    // `normalize_into` gives the same into a string that held the previous path.
+    let mut reused = String::from("/left/over/from/before");
     for (raw, want) in ok {
         assert_eq!(normalize(raw).as_deref(), Ok(*want), "normalize({raw:?})");
+        assert_eq!(normalize_into(raw, &mut reused), Ok(()));
+        assert_eq!(reused, *want, "normalize_into({raw:?})");
     }
 }
 
@@ -70,8 +74,11 @@ fn normalize_rejects() {
         "/a/../..",
         "/%2e%2e/a",
     ];
+    let mut reused = String::from("/left/over");
     for raw in bad {
         assert!(normalize(raw).is_err(), "normalize({raw:?}) should fail");
+        assert!(normalize_into(raw, &mut reused).is_err());
+        assert!(reused.is_empty(), "nothing of {raw:?} or before is left");
     }
 }
 
