@@ -218,17 +218,32 @@ impl SendError {
     }
 }
 
+/// One request as it goes upstream: its head (request line to blank line), how its body is
+/// framed, and its method (which decides whether the response has a body).
+#[derive(Clone, Copy)]
+pub(crate) struct Outgoing<'a> {
+    pub(crate) head: &'a [u8],
+    pub(crate) framing: Framing,
+    pub(crate) method: &'a Method,
+}
+
 /// Sends one request on `conn` and waits for the response head. `body` is taken only once
-/// the head is written, so after [`SendError::Unsent`] it is still there.
+/// the head is written, so after [`SendError::Unsent`] it is still there. The response's
+/// header lines go to `fields`, in `buffer`'s memory (an earlier response's lines, or
+/// empty).
 pub(crate) async fn send(
     mut conn: Box<Conn>,
-    head: &[u8],
+    request: Outgoing<'_>,
     body: &mut Option<Body>,
-    framing: Framing,
-    method: &Method,
     pool: &Arc<Pool>,
     fields: &mut Option<UpstreamHead>,
+    buffer: &mut Vec<u8>,
 ) -> Result<(StatusCode, UpBody), SendError> {
+    let Outgoing {
+        head,
+        framing,
+        method,
+    } = request;
     let mut written = 0;
     let written_head = poll_fn(|cx| {
         while written < head.len() {
@@ -279,7 +294,7 @@ pub(crate) async fn send(
                 Poll::Pending => {}
             }
         }
-        poll_head(cx, &mut conn, method)
+        poll_head(cx, &mut conn, method, buffer)
     })
     .await;
     let parsed = match parsed {
@@ -313,10 +328,11 @@ fn poll_head(
     cx: &mut Context<'_>,
     conn: &mut Conn,
     method: &Method,
+    buffer: &mut Vec<u8>,
 ) -> Poll<Result<Parsed, SendError>> {
     loop {
         if !conn.buf.is_empty() {
-            match parse_head(&mut conn.buf, method)? {
+            match parse_head(&mut conn.buf, method, buffer)? {
                 Some(Head::Final(parsed)) => return Poll::Ready(Ok(parsed)),
                 Some(Head::Interim) => continue,
                 None if conn.buf.len() >= HEAD_LIMIT => {
@@ -360,7 +376,11 @@ enum Head {
 
 /// Parses a response head at the start of `buf` and removes it from there; `None` when the
 /// head is not complete yet.
-fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, SendError> {
+fn parse_head(
+    buf: &mut BytesMut,
+    method: &Method,
+    buffer: &mut Vec<u8>,
+) -> Result<Option<Head>, SendError> {
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut []);
     let len = match httparse::ParserConfig::default()
@@ -388,7 +408,7 @@ fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, SendE
     // those are read for framing and keep-alive only.
     let mut framing = ResponseFraming::default();
     let mut listed = false;
-    let mut head = UpstreamHead::with_capacity(len);
+    let mut head = UpstreamHead::in_buffer(std::mem::take(buffer), len);
     // Lines already in `name: value` CRLF form that follow each other are copied in one go.
     let mut run = 0..0;
     for h in resp.headers.iter() {

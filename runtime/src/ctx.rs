@@ -79,6 +79,18 @@ pub struct Ctx {
     /// The upstream's response header lines while they are not in the response's map
     /// ([`crate::upstream_head`]); set by the proxy.
     pub(crate) upstream_head: Option<crate::upstream_head::UpstreamHead>,
+    /// Memory of an earlier request's buffers on the same connection, for the proxy's.
+    pub(crate) buffers: Buffers,
+}
+
+/// The proxy's per-request buffers, handed from one request to the next on a connection so
+/// that their memory is reused: the upstream request head, and the upstream response's
+/// header lines ([`crate::upstream_head::UpstreamHead`]). Empty for a connection's first
+/// request and on HTTP/2.
+#[derive(Debug, Default)]
+pub(crate) struct Buffers {
+    pub(crate) head: Vec<u8>,
+    pub(crate) lines: Vec<u8>,
 }
 
 impl Ctx {
@@ -110,6 +122,7 @@ impl Ctx {
             proxy_cache: None,
             rate_limiting: None,
             upstream_head: None,
+            buffers: Buffers::default(),
         }
     }
 }

@@ -530,7 +530,11 @@ pub async fn proxy(up: &Upstream, cx: &mut Ctx, req: &mut Request) -> Response {
     // The upstream request head in one buffer, the path built into its request line.
     let method = req.method().as_str();
     let query = req.uri().query();
-    let mut line = String::with_capacity(
+    // In the memory of an earlier request's head on this connection, when there was one.
+    let mut line = std::mem::take(&mut cx.buffers.head);
+    line.clear();
+    let mut line = String::from_utf8(line).unwrap_or_default();
+    line.reserve(
         method.len()
             + up.spec.path.map_or(1, str::len)
             + cx.normalized_path.len()
@@ -581,19 +585,25 @@ pub async fn proxy(up: &Upstream, cx: &mut Ctx, req: &mut Request) -> Response {
         // Idle connections first; a request they could not take at all stays as it was.
         while let Some(conn) = target.pool.take() {
             let sent = crate::clock::now();
-            let fields = &mut cx.upstream_head;
+            let (fields, buffer) = (&mut cx.upstream_head, &mut cx.buffers.lines);
             match client::send(
                 conn,
-                &head,
+                client::Outgoing {
+                    head: &head,
+                    framing,
+                    method: req.method(),
+                },
                 &mut body,
-                framing,
-                req.method(),
                 &target.pool,
                 fields,
+                buffer,
             )
             .await
             {
-                Ok(answer) => return finish(cx, answer, sent),
+                Ok(answer) => {
+                    cx.buffers.head = head;
+                    return finish(cx, answer, sent);
+                }
                 Err(SendError::Unsent) => {}
                 // The upstream closed a kept-alive connection as the request went out
                 // (e.g. its own idle timeout): replay a body-less idempotent request once,
@@ -613,19 +623,25 @@ pub async fn proxy(up: &Upstream, cx: &mut Ctx, req: &mut Request) -> Response {
             }
         };
         let sent = crate::clock::now();
-        let fields = &mut cx.upstream_head;
+        let (fields, buffer) = (&mut cx.upstream_head, &mut cx.buffers.lines);
         match client::send(
             conn,
-            &head,
+            client::Outgoing {
+                head: &head,
+                framing,
+                method: req.method(),
+            },
             &mut body,
-            framing,
-            req.method(),
             &target.pool,
             fields,
+            buffer,
         )
         .await
         {
-            Ok(answer) => return finish(cx, answer, sent),
+            Ok(answer) => {
+                cx.buffers.head = head;
+                return finish(cx, answer, sent);
+            }
             // Not sent at all: as good as a failed connect.
             Err(SendError::Unsent) => last = Failure::Invalid,
             Err(e) => return fail(cx, Failure::of(&e).status()),

@@ -55,7 +55,7 @@ use tokio::{
 };
 
 use crate::{
-    ctx::Ctx,
+    ctx::{Buffers, Ctx},
     path,
     proxy::X_KONG_REQUEST_ID,
     request_id::{self, RequestId},
@@ -540,13 +540,17 @@ struct H1Handler<'s, G> {
 struct Scratch {
     normalized: String,
     host: String,
+    buffers: Buffers,
 }
 
 impl Scratch {
     /// Strings longer than this are let go rather than kept for the next request.
     const KEEP: usize = 2048;
+    /// Buffers larger than this are let go.
+    const KEEP_BUFFER: usize = 16 * 1024;
 
-    /// Takes the strings back from a context whose chain has run.
+    /// Takes the strings and the request head's buffer back from a context whose chain has
+    /// run.
     fn keep(&mut self, cx: &mut Ctx) {
         for (kept, used) in [
             (&mut self.normalized, &mut cx.normalized_path),
@@ -555,6 +559,17 @@ impl Scratch {
             if used.capacity() <= Self::KEEP {
                 *kept = std::mem::take(used);
             }
+        }
+        if cx.buffers.head.capacity() <= Self::KEEP_BUFFER {
+            self.buffers.head = std::mem::take(&mut cx.buffers.head);
+        }
+    }
+
+    /// Keeps the memory of a response's lines once they were written.
+    fn keep_lines(&mut self, head: UpstreamHead) {
+        let lines = head.into_buffer();
+        if lines.capacity() <= Self::KEEP_BUFFER {
+            self.buffers.lines = lines;
         }
     }
 }
@@ -571,6 +586,10 @@ impl<G: Gateway> h1::Handler for H1Handler<'_, G> {
         let resp = handle(self.sh, self.peer, req, fields, &mut self.scratch).await;
         self.sh.stats.request_served();
         (resp, in_flight)
+    }
+
+    fn written(&mut self, fields: UpstreamHead) {
+        self.scratch.keep_lines(fields);
     }
 }
 
@@ -861,6 +880,7 @@ async fn handle<G: Gateway>(
         proxy_cache: None,
         rate_limiting: None,
         upstream_head: None,
+        buffers: std::mem::take(&mut scratch.buffers),
     };
 
     let resp = {

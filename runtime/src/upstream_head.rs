@@ -151,10 +151,25 @@ impl UpstreamHead {
     /// bytes) and a few plugin lines (rate-limiting's five take about 200), so that the
     /// usual response is written without growing the buffer.
     pub(crate) fn with_capacity(bytes: usize) -> UpstreamHead {
+        UpstreamHead::in_buffer(Vec::new(), bytes)
+    }
+
+    /// As [`with_capacity`](Self::with_capacity), in `buffer`'s memory (an earlier
+    /// response's lines, see [`into_buffer`](Self::into_buffer)).
+    pub(crate) fn in_buffer(mut buffer: Vec<u8>, bytes: usize) -> UpstreamHead {
+        buffer.clear();
+        buffer.reserve(bytes + 400);
         UpstreamHead {
-            lines: Vec::with_capacity(bytes + 400),
+            lines: buffer,
             ..UpstreamHead::default()
         }
+    }
+
+    /// The lines' memory, emptied, for the next response on the connection.
+    pub(crate) fn into_buffer(self) -> Vec<u8> {
+        let mut lines = self.lines;
+        lines.clear();
+        lines
     }
 
     /// Adds one upstream field that is passed on (not hop-by-hop, not framing). `value` was

@@ -10,8 +10,8 @@ use tokio::{
 
 use super::{
     chunked::{Chunked, Decoded},
-    encode_head, parse_head, request_framing, send, Conn, Decoder, Framing, Head, SendError,
-    HEAD_LIMIT,
+    encode_head, parse_head, request_framing, send, Conn, Decoder, Framing, Head, Outgoing,
+    SendError, HEAD_LIMIT,
 };
 use crate::{
     pool::{Pool, PoolOptions},
@@ -57,7 +57,7 @@ impl http_body::Body for Frames {
 
 fn parsed(bytes: &[u8], method: Method) -> Result<Option<Head>, SendError> {
     let mut buf = BytesMut::from(bytes);
-    parse_head(&mut buf, &method)
+    parse_head(&mut buf, &method, &mut Vec::new())
 }
 
 /// The head's fields as the map plugins see.
@@ -212,22 +212,25 @@ fn interim_heads_are_skipped_and_partial_heads_wait() {
         &b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: x\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"[..],
     );
     assert!(matches!(
-        parse_head(&mut buf, &Method::GET),
+        parse_head(&mut buf, &Method::GET, &mut Vec::new()),
         Ok(Some(Head::Interim))
     ));
     assert!(matches!(
-        parse_head(&mut buf, &Method::GET),
+        parse_head(&mut buf, &Method::GET, &mut Vec::new()),
         Ok(Some(Head::Interim))
     ));
     assert!(matches!(
-        parse_head(&mut buf, &Method::GET),
+        parse_head(&mut buf, &Method::GET, &mut Vec::new()),
         Ok(Some(Head::Final(_)))
     ));
     assert_eq!(&buf[..], b"ok");
 
     let partial = b"HTTP/1.1 200 OK\r\nContent-Len";
     let mut buf = BytesMut::from(&partial[..]);
-    assert!(matches!(parse_head(&mut buf, &Method::GET), Ok(None)));
+    assert!(matches!(
+        parse_head(&mut buf, &Method::GET, &mut Vec::new()),
+        Ok(None)
+    ));
     assert_eq!(&buf[..], partial, "a partial head stays in the buffer");
 }
 
@@ -390,11 +393,17 @@ async fn exchanges_on_one_kept_alive_connection() {
         let head = encode_head(&Method::GET, "/a", &host, b"\r\n");
         let mut body = None;
         let mut fields = None;
-        let (status, resp) = send(conn, &head, &mut body, Framing::Empty, &Method::GET, &pool, &mut fields)
+        // The lines go into the memory of an earlier response's, when given.
+        let mut buffer = Vec::with_capacity(4096);
+        let memory = buffer.as_ptr();
+        let (status, resp) = send(conn, Outgoing { head: &head, framing: Framing::Empty, method: &Method::GET }, &mut body, &pool, &mut fields, &mut buffer)
             .await
             .expect("response");
         assert_eq!(status, 200);
-        assert!(fields.is_some(), "the response's lines are handed over");
+        let lines = fields.take().expect("the response's lines are handed over");
+        assert!(buffer.is_empty());
+        let reused = lines.into_buffer();
+        assert_eq!(reused.as_ptr(), memory);
         assert_eq!(collect(resp).await.expect("body").0, b"hello");
         let conn = pool.take().expect("back in the pool once read");
 
@@ -407,7 +416,7 @@ async fn exchanges_on_one_kept_alive_connection() {
             b"transfer-encoding: chunked\r\n\r\n",
         );
         let mut body = Some(streamed_body);
-        let (_, resp) = send(conn, &head, &mut body, framing, &Method::POST, &pool, &mut fields)
+        let (_, resp) = send(conn, Outgoing { head: &head, framing, method: &Method::POST }, &mut body, &pool, &mut fields, &mut Vec::new())
             .await
             .expect("response");
         let (data, trailers) = collect(resp).await.expect("body");
@@ -457,12 +466,15 @@ async fn a_connection_closed_before_any_answer() {
         });
         let got = send(
             conn,
-            &head,
+            Outgoing {
+                head: &head,
+                framing: Framing::Empty,
+                method: &Method::GET,
+            },
             &mut None,
-            Framing::Empty,
-            &Method::GET,
             &pool,
             &mut None,
+            &mut Vec::new(),
         )
         .await;
         closer.await.expect("closer");
@@ -476,12 +488,15 @@ async fn a_connection_closed_before_any_answer() {
         });
         let got = send(
             conn,
-            &head,
+            Outgoing {
+                head: &head,
+                framing: Framing::Empty,
+                method: &Method::GET,
+            },
             &mut None,
-            Framing::Empty,
-            &Method::GET,
             &pool,
             &mut None,
+            &mut Vec::new(),
         )
         .await;
         closer.await.expect("closer");
@@ -496,12 +511,15 @@ async fn a_connection_closed_before_any_answer() {
         });
         let got = send(
             conn,
-            &head,
+            Outgoing {
+                head: &head,
+                framing: Framing::Empty,
+                method: &Method::GET,
+            },
             &mut None,
-            Framing::Empty,
-            &Method::GET,
             &pool,
             &mut None,
+            &mut Vec::new(),
         )
         .await;
         closer.await.expect("closer");
@@ -519,12 +537,15 @@ async fn read_timeout_and_oversized_heads() {
         let (conn, _up) = pair(Duration::from_millis(100)).await;
         let got = send(
             conn,
-            &head,
+            Outgoing {
+                head: &head,
+                framing: Framing::Empty,
+                method: &Method::GET,
+            },
             &mut None,
-            Framing::Empty,
-            &Method::GET,
             &pool,
             &mut None,
+            &mut Vec::new(),
         )
         .await;
         assert!(matches!(got, Err(SendError::Timeout)), "{:?}", got.err());
@@ -541,12 +562,15 @@ async fn read_timeout_and_oversized_heads() {
         });
         let got = send(
             conn,
-            &head,
+            Outgoing {
+                head: &head,
+                framing: Framing::Empty,
+                method: &Method::GET,
+            },
             &mut None,
-            Framing::Empty,
-            &Method::GET,
             &pool,
             &mut None,
+            &mut Vec::new(),
         )
         .await;
         assert!(matches!(got, Err(SendError::Invalid)), "{:?}", got.err());
@@ -583,12 +607,15 @@ async fn an_early_answer_while_the_body_is_still_sent() {
         let mut body = Some(body);
         let (status, resp) = send(
             conn,
-            &head,
+            Outgoing {
+                head: &head,
+                framing: Framing::Length(6),
+                method: &Method::POST,
+            },
             &mut body,
-            Framing::Length(6),
-            &Method::POST,
             &pool,
             &mut None,
+            &mut Vec::new(),
         )
         .await
         .expect("the answer comes before the body was sent");
@@ -659,12 +686,15 @@ async fn a_failing_request_body_is_an_invalid_exchange() {
         let mut body = Some(failing);
         let got = send(
             conn,
-            &head,
+            Outgoing {
+                head: &head,
+                framing: Framing::Chunked,
+                method: &Method::POST,
+            },
             &mut body,
-            Framing::Chunked,
-            &Method::POST,
             &pool,
             &mut None,
+            &mut Vec::new(),
         )
         .await;
         assert!(matches!(got, Err(SendError::Invalid)), "{:?}", got.err());
@@ -674,12 +704,15 @@ async fn a_failing_request_body_is_an_invalid_exchange() {
         let mut body = Some(full(b"abcdef"));
         let got = send(
             conn,
-            &head,
+            Outgoing {
+                head: &head,
+                framing: Framing::Length(3),
+                method: &Method::POST,
+            },
             &mut body,
-            Framing::Length(3),
-            &Method::POST,
             &pool,
             &mut None,
+            &mut Vec::new(),
         )
         .await;
         assert!(matches!(got, Err(SendError::Invalid)), "{:?}", got.err());
@@ -701,12 +734,15 @@ async fn close_delimited_and_truncated_bodies() {
         });
         let (_, resp) = send(
             conn,
-            &head,
+            Outgoing {
+                head: &head,
+                framing: Framing::Empty,
+                method: &Method::GET,
+            },
             &mut None,
-            Framing::Empty,
-            &Method::GET,
             &pool,
             &mut None,
+            &mut Vec::new(),
         )
         .await
         .expect("response");
@@ -725,12 +761,15 @@ async fn close_delimited_and_truncated_bodies() {
         });
         let (_, resp) = send(
             conn,
-            &head,
+            Outgoing {
+                head: &head,
+                framing: Framing::Empty,
+                method: &Method::GET,
+            },
             &mut None,
-            Framing::Empty,
-            &Method::GET,
             &pool,
             &mut None,
+            &mut Vec::new(),
         )
         .await
         .expect("response");

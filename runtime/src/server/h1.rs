@@ -539,6 +539,12 @@ pub(super) trait Handler {
         req: &'a mut Request,
         fields: &'a mut Option<UpstreamHead>,
     ) -> impl Future<Output = (Response, Self::InFlight)> + Send + 'a;
+
+    /// Takes back the upstream's lines of a response once they were written (their memory
+    /// may serve a later response).
+    fn written(&mut self, fields: UpstreamHead) {
+        drop(fields);
+    }
 }
 
 /// Serves HTTP/1.1 requests on a connection until it closes. `buf` holds what was already
@@ -612,6 +618,9 @@ pub(super) async fn serve<H: Handler>(
             keep_alive: head.keep_alive && !*drain.borrow(),
         };
         let written = write_response(&mut out, &mut wbuf, resp, fields.as_ref(), reply).await;
+        if let Some(fields) = fields {
+            handler.written(fields);
+        }
         if wbuf.capacity() > WBUF_KEEP {
             wbuf = Vec::new();
         }
