@@ -534,8 +534,8 @@ struct H1Handler<'s, G> {
     scratch: Scratch,
 }
 
-/// The strings of a request's context that the next request on the connection reuses
-/// (their memory): the normalized path and the host.
+/// What of a request's context the next request on the connection reuses (the memory):
+/// the normalized path and host strings, and the proxy's buffers.
 #[derive(Default)]
 struct Scratch {
     normalized: String,
@@ -549,8 +549,8 @@ impl Scratch {
     /// Buffers larger than this are let go.
     const KEEP_BUFFER: usize = 16 * 1024;
 
-    /// Takes the strings and the request head's buffer back from a context whose chain has
-    /// run.
+    /// Takes the strings and the buffers back from a context whose chain has run (a
+    /// proxied response's lines come back later, through [`keep_lines`](Self::keep_lines)).
     fn keep(&mut self, cx: &mut Ctx) {
         for (kept, used) in [
             (&mut self.normalized, &mut cx.normalized_path),
@@ -560,8 +560,13 @@ impl Scratch {
                 *kept = std::mem::take(used);
             }
         }
-        if cx.buffers.head.capacity() <= Self::KEEP_BUFFER {
-            self.buffers.head = std::mem::take(&mut cx.buffers.head);
+        for (kept, used) in [
+            (&mut self.buffers.head, &mut cx.buffers.head),
+            (&mut self.buffers.lines, &mut cx.buffers.lines),
+        ] {
+            if used.capacity() <= Self::KEEP_BUFFER {
+                *kept = std::mem::take(used);
+            }
         }
     }
 
