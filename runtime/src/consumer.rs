@@ -26,8 +26,8 @@ pub struct Authenticated {
     pub consumer: Option<u32>,
     /// The credential's identifier as `X-Credential-Identifier` shows it (key-auth: the
     /// credential id; jwt: the secret's key; basic-auth: the username). `None` for the
-    /// anonymous consumer.
-    pub credential: Option<String>,
+    /// anonymous consumer. The config's credentials are borrowed, not copied.
+    pub credential: Option<std::borrow::Cow<'static, str>>,
     /// The anonymous consumer was used after a failed authentication.
     pub anonymous: bool,
     /// Groups an authentication plugin established without a consumer (Kong's
@@ -151,7 +151,7 @@ pub fn authenticate_prepared(
     headers: &mut HeaderMap,
     consumer: u32,
     values: Option<&ConsumerHeaders>,
-    credential: String,
+    credential: &'static str,
     credential_value: Option<&HeaderValue>,
 ) {
     if let Some(v) = values {
@@ -164,7 +164,7 @@ pub fn authenticate_prepared(
     }
     cx.auth = Authenticated {
         consumer: Some(consumer),
-        credential: Some(credential),
+        credential: Some(credential.into()),
         anonymous: false,
         authenticated_groups: cx.auth.authenticated_groups.take(),
     };
@@ -177,15 +177,15 @@ pub fn authenticate(
     headers: &mut HeaderMap,
     consumers: &'static [ConsumerSpec],
     consumer: u32,
-    credential: Option<String>,
+    credential: Option<&'static str>,
     anonymous: bool,
 ) {
     if let Some(spec) = consumers.get(consumer as usize) {
-        set_consumer_headers(headers, spec, credential.as_deref(), anonymous);
+        set_consumer_headers(headers, spec, credential, anonymous);
     }
     cx.auth = Authenticated {
         consumer: Some(consumer),
-        credential,
+        credential: credential.map(Into::into),
         anonymous,
         authenticated_groups: cx.auth.authenticated_groups.take(),
     };
@@ -306,13 +306,14 @@ mod tests {
             forged(&mut got, sent);
             let mut cx = crate::plugins::test_support::ctx();
             let values = ConsumerHeaders::new(spec);
-            let credential_value = static_value(Box::leak(credential.to_owned().into_boxed_str()));
+            let credential: &'static str = Box::leak(credential.to_owned().into_boxed_str());
+            let credential_value = static_value(credential);
             authenticate_prepared(
                 &mut cx,
                 &mut got,
                 7,
                 Some(&values),
-                credential.to_owned(),
+                credential,
                 credential_value.as_ref(),
             );
             assert_eq!(got, want, "{spec:?} {credential:?} {sent:?}");

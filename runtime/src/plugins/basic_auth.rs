@@ -298,7 +298,7 @@ impl Plugin for BasicAuth {
                         req.headers_mut(),
                         self.consumers,
                         consumer,
-                        Some(username.to_owned()),
+                        Some(username),
                         false,
                     );
                     ControlFlow::Continue(())

@@ -638,7 +638,7 @@ impl Jwt {
                     req.headers_mut(),
                     v.consumer,
                     self.consumer_headers.get(v.consumer as usize),
-                    v.key.to_owned(),
+                    v.key,
                     v.key_value.as_ref(),
                 );
                 ControlFlow::Continue(())

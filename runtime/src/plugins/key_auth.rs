@@ -343,7 +343,7 @@ impl Plugin for KeyAuth {
                     req.headers_mut(),
                     self.consumers,
                     found.consumer,
-                    Some(found.id.to_owned()),
+                    Some(found.id),
                     false,
                 );
                 ControlFlow::Continue(())

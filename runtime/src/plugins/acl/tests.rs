@@ -46,7 +46,7 @@ fn acl(rule: Rule, hide: bool, always: bool) -> Acl {
 fn auth(consumer: Option<u32>, credential: bool, groups: Option<&[&str]>) -> Authenticated {
     Authenticated {
         consumer,
-        credential: credential.then(|| "cred".to_owned()),
+        credential: credential.then(|| "cred".into()),
         anonymous: consumer.is_some() && !credential,
         authenticated_groups: groups.map(|g| g.iter().map(|s| s.to_string()).collect()),
     }
