@@ -523,10 +523,6 @@ pub async fn proxy(up: &Upstream, cx: &mut Ctx, req: &mut Request) -> Response {
     let Some(framing) = client::request_framing(req.headers(), &body) else {
         return fail(cx, 500);
     };
-    let mut idx = up.pick();
-    let host = preserved_host
-        .as_ref()
-        .unwrap_or(&up.targets[idx].host_header);
     // The upstream request head in one buffer, the path built into its request line.
     let method = req.method().as_str();
     let query = req.uri().query();
@@ -539,8 +535,7 @@ pub async fn proxy(up: &Upstream, cx: &mut Ctx, req: &mut Request) -> Response {
             + up.spec.path.map_or(1, str::len)
             + cx.normalized_path.len()
             + query.map_or(0, |q| q.len() + 1)
-            + host.len()
-            + 32
+            + 96
             + block_room(req.headers()),
     );
     line.push_str(method);
@@ -560,6 +555,11 @@ pub async fn proxy(up: &Upstream, cx: &mut Ctx, req: &mut Request) -> Response {
         };
         line.push_str(&target);
     }
+    // A target is picked only for a request that can go out.
+    let mut idx = up.pick();
+    let host = preserved_host
+        .as_ref()
+        .unwrap_or(&up.targets[idx].host_header);
     let mut head = line.into_bytes();
     let mut host_range = client::end_request_line(&mut head, host);
     upstream_header_block(cx, req.headers(), framing, &mut head);
