@@ -418,6 +418,55 @@ async fn keep_alive_reuses_one_upstream_connection() {
 }
 
 #[tokio::test]
+async fn nothing_of_a_request_reaches_the_next_on_its_connection() {
+    within(async {
+        let up = echo().await;
+        let gw = TestGateway::new(
+            vec![rule(Some("h"), None, Some(0))],
+            vec![service_spec(None, vec![(up.addr.port(), 100)])],
+        );
+        let gw = start(gw, ServerOptions::default()).await;
+        let mut tx = h1(gw.addr).await;
+        // proxied, with a client header and an upstream header
+        let first = send(
+            &mut tx,
+            "h",
+            "/first?a=1",
+            &[("x-client", "1"), ("x-echo-header", "x-up=first")],
+        )
+        .await;
+        assert_eq!(first.status, 200);
+        assert_eq!(first.header("x-up"), Some("first"));
+        assert_eq!(first.upstream_one("x-client").as_deref(), Some("1"));
+        // answered by the gateway itself
+        let missed = send(&mut tx, "elsewhere", "/", &[]).await;
+        assert_eq!(missed.status, 404);
+        assert_eq!(missed.header("x-up"), None);
+        // proxied again, with fewer fields and another path
+        let last = send(&mut tx, "h", "/last", &[]).await;
+        assert_eq!(last.status, 200);
+        assert_eq!(last.json()["uri"], "/last");
+        assert_eq!(last.header("x-up"), None);
+        assert_eq!(last.upstream_one("x-client"), None);
+        assert_eq!(last.upstream_one("x-echo-header"), None);
+        let ids: Vec<_> = [&first, &missed, &last]
+            .iter()
+            .map(|r| r.header("x-kong-request-id").map(str::to_owned))
+            .collect();
+        assert!(ids.iter().all(Option::is_some), "{ids:?}");
+        assert!(
+            ids[0] != ids[1] && ids[1] != ids[2] && ids[0] != ids[2],
+            "{ids:?}"
+        );
+        assert_eq!(
+            last.upstream_one("x-kong-request-id").as_deref(),
+            ids[2].as_deref()
+        );
+    })
+    .await
+}
+
+#[tokio::test]
 async fn http2_prior_knowledge() {
     within(async {
         let up = echo().await;

@@ -250,7 +250,7 @@ const TOO_LARGE: Refused = Refused(431);
 /// Parses one request head at the start of `buf` and removes it from there; `None` while it
 /// is incomplete. The method, target, version and fields go into `out`, whose header map
 /// must be empty (the connection's request, emptied after the previous one: its memory is
-/// reused); `out` is left alone while the head is incomplete.
+/// reused); `out` is left as it was while the head is incomplete or when it is refused.
 fn parse_head(
     buf: &mut BytesMut,
     max_head: usize,
@@ -335,19 +335,6 @@ fn parse_head(
     // slices of it.
     let head = buf.split_to(len).freeze();
     let uri = Uri::from_maybe_shared(head.slice(path)).map_err(|_| BAD)?;
-    // With room for what plugins and the gateway add.
-    let headers = out.headers_mut();
-    debug_assert!(
-        headers.is_empty(),
-        "the connection's request is emptied after each use"
-    );
-    headers.reserve(fields.len() + 8);
-    for &[name_start, name_end, value_start, value_end] in fields.iter() {
-        let name = HeaderName::from_bytes(&head[name_start..name_end]).map_err(|_| BAD)?;
-        let value =
-            HeaderValue::from_maybe_shared(head.slice(value_start..value_end)).map_err(|_| BAD)?;
-        headers.append(name, value);
-    }
     if hosts > 1 {
         return Err(BAD);
     }
@@ -360,6 +347,23 @@ fn parse_head(
         (None, _) => BodyState::Done,
     };
     let keep_alive = !close && (version == Version::HTTP_11 || keep_alive);
+    // With room for what plugins and the gateway add.
+    let headers = out.headers_mut();
+    debug_assert!(
+        headers.is_empty(),
+        "the connection's request is emptied after each use"
+    );
+    headers.reserve(fields.len() + 8);
+    for &[name_start, name_end, value_start, value_end] in fields.iter() {
+        let name = HeaderName::from_bytes(&head[name_start..name_end]).ok();
+        let value = HeaderValue::from_maybe_shared(head.slice(value_start..value_end)).ok();
+        let (Some(name), Some(value)) = (name, value) else {
+            // Refused: nothing of this head stays in the request.
+            headers.clear();
+            return Err(BAD);
+        };
+        headers.append(name, value);
+    }
     *out.method_mut() = method;
     *out.uri_mut() = uri;
     *out.version_mut() = version;
