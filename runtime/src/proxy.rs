@@ -582,25 +582,15 @@ pub async fn proxy(up: &Upstream, cx: &mut Ctx, req: &mut Request) -> Response {
             host_range.end = host_range.start + host.len();
         }
 
+        let request = client::Outgoing {
+            head: &head,
+            framing,
+            method: req.method(),
+        };
         // Idle connections first; a request they could not take at all stays as it was.
         while let Some(conn) = target.pool.take() {
-            let sent = crate::clock::now();
-            let (fields, buffer) = (&mut cx.upstream_head, &mut cx.buffers.lines);
-            match client::send(
-                conn,
-                client::Outgoing {
-                    head: &head,
-                    framing,
-                    method: req.method(),
-                },
-                &mut body,
-                &target.pool,
-                fields,
-                buffer,
-            )
-            .await
-            {
-                Ok(answer) => {
+            match exchange(conn, request, &mut body, &target.pool, cx).await {
+                Ok((answer, sent)) => {
                     cx.buffers.head = head;
                     return finish(cx, answer, sent);
                 }
@@ -622,23 +612,8 @@ pub async fn proxy(up: &Upstream, cx: &mut Ctx, req: &mut Request) -> Response {
                 continue;
             }
         };
-        let sent = crate::clock::now();
-        let (fields, buffer) = (&mut cx.upstream_head, &mut cx.buffers.lines);
-        match client::send(
-            conn,
-            client::Outgoing {
-                head: &head,
-                framing,
-                method: req.method(),
-            },
-            &mut body,
-            &target.pool,
-            fields,
-            buffer,
-        )
-        .await
-        {
-            Ok(answer) => {
+        match exchange(conn, request, &mut body, &target.pool, cx).await {
+            Ok((answer, sent)) => {
                 cx.buffers.head = head;
                 return finish(cx, answer, sent);
             }
@@ -648,6 +623,21 @@ pub async fn proxy(up: &Upstream, cx: &mut Ctx, req: &mut Request) -> Response {
         }
     }
     fail(cx, last.status())
+}
+
+/// One exchange on `conn`: the response's header lines go into `cx` (in the memory of an
+/// earlier response's), and the answer comes with the time the request went out.
+async fn exchange(
+    conn: Box<Conn>,
+    request: client::Outgoing<'_>,
+    body: &mut Option<crate::Body>,
+    pool: &Arc<Pool>,
+    cx: &mut Ctx,
+) -> Result<((StatusCode, UpBody), Instant), SendError> {
+    let sent = crate::clock::now();
+    let fields = &mut cx.upstream_head;
+    let answer = client::send(conn, request, body, pool, fields, &mut cx.buffers.lines).await?;
+    Ok((answer, sent))
 }
 
 /// The upstream's response: its header lines are in `cx` already
