@@ -330,6 +330,20 @@ fn request_framing_and_head() {
 }
 
 /// A connected pair: the client side as a `Conn`, the upstream side raw.
+/// A body-less GET of `head` on `conn`; the response's lines are not kept.
+async fn send_get(
+    conn: Box<Conn>,
+    head: &[u8],
+    pool: &std::sync::Arc<Pool>,
+) -> Result<(StatusCode, super::UpBody), SendError> {
+    let request = Outgoing {
+        head,
+        framing: Framing::Empty,
+        method: &Method::GET,
+    };
+    send(conn, request, &mut None, pool, &mut None, &mut Vec::new()).await
+}
+
 async fn pair(read_timeout: Duration) -> (Box<Conn>, TcpStream) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -464,19 +478,7 @@ async fn a_connection_closed_before_any_answer() {
         let closer = tokio::spawn(async move {
             read_until(&mut up, b"\r\n\r\n").await;
         });
-        let got = send(
-            conn,
-            Outgoing {
-                head: &head,
-                framing: Framing::Empty,
-                method: &Method::GET,
-            },
-            &mut None,
-            &pool,
-            &mut None,
-            &mut Vec::new(),
-        )
-        .await;
+        let got = send_get(conn, &head, &pool).await;
         closer.await.expect("closer");
         assert!(matches!(got, Err(SendError::Invalid)), "{:?}", got.err());
 
@@ -486,19 +488,7 @@ async fn a_connection_closed_before_any_answer() {
         let closer = tokio::spawn(async move {
             read_until(&mut up, b"\r\n\r\n").await;
         });
-        let got = send(
-            conn,
-            Outgoing {
-                head: &head,
-                framing: Framing::Empty,
-                method: &Method::GET,
-            },
-            &mut None,
-            &pool,
-            &mut None,
-            &mut Vec::new(),
-        )
-        .await;
+        let got = send_get(conn, &head, &pool).await;
         closer.await.expect("closer");
         assert!(matches!(got, Err(SendError::Closed)), "{:?}", got.err());
 
@@ -509,19 +499,7 @@ async fn a_connection_closed_before_any_answer() {
             read_until(&mut up, b"\r\n\r\n").await;
             up.write_all(b"HTTP/1.1 200").await.expect("write");
         });
-        let got = send(
-            conn,
-            Outgoing {
-                head: &head,
-                framing: Framing::Empty,
-                method: &Method::GET,
-            },
-            &mut None,
-            &pool,
-            &mut None,
-            &mut Vec::new(),
-        )
-        .await;
+        let got = send_get(conn, &head, &pool).await;
         closer.await.expect("closer");
         assert!(matches!(got, Err(SendError::Invalid)), "{:?}", got.err());
     })
@@ -535,19 +513,7 @@ async fn read_timeout_and_oversized_heads() {
         let pool = std::sync::Arc::new(Pool::new(PoolOptions::default()));
         let head = encode_head(&Method::GET, "/", &HeaderValue::from_static("h"), b"\r\n");
         let (conn, _up) = pair(Duration::from_millis(100)).await;
-        let got = send(
-            conn,
-            Outgoing {
-                head: &head,
-                framing: Framing::Empty,
-                method: &Method::GET,
-            },
-            &mut None,
-            &pool,
-            &mut None,
-            &mut Vec::new(),
-        )
-        .await;
+        let got = send_get(conn, &head, &pool).await;
         assert!(matches!(got, Err(SendError::Timeout)), "{:?}", got.err());
 
         let (conn, mut up) = pair(Duration::from_secs(5)).await;
@@ -560,19 +526,7 @@ async fn read_timeout_and_oversized_heads() {
             let _ = up.write_all(&big).await;
             up
         });
-        let got = send(
-            conn,
-            Outgoing {
-                head: &head,
-                framing: Framing::Empty,
-                method: &Method::GET,
-            },
-            &mut None,
-            &pool,
-            &mut None,
-            &mut Vec::new(),
-        )
-        .await;
+        let got = send_get(conn, &head, &pool).await;
         assert!(matches!(got, Err(SendError::Invalid)), "{:?}", got.err());
         drop(writer.await.expect("writer"));
     })
@@ -732,20 +686,7 @@ async fn close_delimited_and_truncated_bodies() {
             read_until(&mut up, b"\r\n\r\n").await;
             let _ = up.write_all(b"HTTP/1.0 200 OK\r\n\r\nuntil the end").await;
         });
-        let (_, resp) = send(
-            conn,
-            Outgoing {
-                head: &head,
-                framing: Framing::Empty,
-                method: &Method::GET,
-            },
-            &mut None,
-            &pool,
-            &mut None,
-            &mut Vec::new(),
-        )
-        .await
-        .expect("response");
+        let (_, resp) = send_get(conn, &head, &pool).await.expect("response");
         assert_eq!(collect(resp).await.expect("body").0, b"until the end");
         assert!(
             pool.take().is_none(),
@@ -759,20 +700,7 @@ async fn close_delimited_and_truncated_bodies() {
                 .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort")
                 .await;
         });
-        let (_, resp) = send(
-            conn,
-            Outgoing {
-                head: &head,
-                framing: Framing::Empty,
-                method: &Method::GET,
-            },
-            &mut None,
-            &pool,
-            &mut None,
-            &mut Vec::new(),
-        )
-        .await
-        .expect("response");
+        let (_, resp) = send_get(conn, &head, &pool).await.expect("response");
         assert!(collect(resp).await.is_err(), "a truncated body is an error");
         assert!(pool.take().is_none());
     })
