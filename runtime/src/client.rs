@@ -447,8 +447,8 @@ fn parse_head(
     head.push_lines(&buf[run]);
     if listed {
         // Fields the upstream's `Connection` names are hop-by-hop too: the lines again,
-        // without them (rare).
-        head = UpstreamHead::with_capacity(len);
+        // without them (rare), in the same memory.
+        head = UpstreamHead::in_buffer(head.into_buffer(), len);
         for h in resp.headers.iter() {
             let kind = Field::of(h.name.as_bytes());
             if matches!(

@@ -147,15 +147,10 @@ impl Field {
 }
 
 impl UpstreamHead {
-    /// Room for upstream fields of `bytes` bytes in all, the gateway's lines (about 150
-    /// bytes) and a few plugin lines (rate-limiting's five take about 200), so that the
-    /// usual response is written without growing the buffer.
-    pub(crate) fn with_capacity(bytes: usize) -> UpstreamHead {
-        UpstreamHead::in_buffer(Vec::new(), bytes)
-    }
-
-    /// As [`with_capacity`](Self::with_capacity), in `buffer`'s memory (an earlier
-    /// response's lines, see [`into_buffer`](Self::into_buffer)).
+    /// Lines in `buffer`'s memory (empty, or an earlier response's lines: see
+    /// [`into_buffer`](Self::into_buffer)), with room for upstream fields of `bytes` bytes
+    /// in all, the gateway's lines (about 150 bytes) and a few plugin lines (rate-limiting's
+    /// five take about 200), so that the usual response is written without growing it.
     pub(crate) fn in_buffer(mut buffer: Vec<u8>, bytes: usize) -> UpstreamHead {
         buffer.clear();
         buffer.reserve(bytes + 400);

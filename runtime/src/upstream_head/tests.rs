@@ -5,7 +5,7 @@ use crate::plugins::test_support::ctx;
 
 /// A head as the client builds it from `fields` (name, value), framing already taken out.
 fn head(fields: &[(&str, &str)]) -> UpstreamHead {
-    let mut head = UpstreamHead::with_capacity(64);
+    let mut head = UpstreamHead::in_buffer(Vec::new(), 64);
     for (name, value) in fields {
         let kind = Field::of(name.as_bytes());
         head.push(kind, name.as_bytes(), value.as_bytes())

@@ -349,7 +349,7 @@ fn header_filter_writes_what_shown_apply_writes() {
 
 /// A proxied response's upstream head, as the client keeps it.
 fn upstream(fields: &[(&str, &str)]) -> UpstreamHead {
-    let mut head = UpstreamHead::with_capacity(64);
+    let mut head = UpstreamHead::in_buffer(Vec::new(), 64);
     for (name, value) in fields {
         let kind = crate::upstream_head::Field::of(name.as_bytes());
         head.push(kind, name.as_bytes(), value.as_bytes())
