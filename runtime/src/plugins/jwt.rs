@@ -28,6 +28,7 @@
 //! # let _ = plugin;
 //! ```
 
+mod cache;
 mod fields;
 mod hmac;
 mod token;
@@ -346,6 +347,8 @@ pub struct Jwt {
     /// Pre-rendered bodies of the fixed messages.
     bodies: Bodies,
     now: fn() -> u64,
+    /// This instance's key in the worker threads' caches of verified tokens.
+    cache_id: u64,
 }
 
 struct Bodies {
@@ -509,16 +512,17 @@ impl Jwt {
                 .map(|b| body(b.message())),
             },
             now: unix_now,
+            cache_id: cache::instance_id(),
         })
     }
 
-    /// The secret whose `key` is `key`: a scan when there are few (no hashing), else the
-    /// index.
-    fn verifier(&self, key: &str) -> Option<&Verifier> {
+    /// The index of the secret whose `key` is `key`: a scan when there are few (no
+    /// hashing), else the index.
+    fn verifier(&self, key: &str) -> Option<usize> {
         if self.verifiers.len() <= 8 {
-            self.verifiers.iter().find(|v| v.key == key)
+            self.verifiers.iter().position(|v| v.key == key)
         } else {
-            self.by_key.get(key).and_then(|&i| self.verifiers.get(i))
+            self.by_key.get(key).copied()
         }
     }
 
@@ -557,6 +561,12 @@ impl Jwt {
             token::Tokens::One(token::Found::Flag) => return Err(self.refuse(&b.unrecognizable)),
             token::Tokens::Several => return Err(self.refuse(&b.multiple)),
         };
+        if let Some(hit) = cache::lookup(self.cache_id, &raw) {
+            if let Some(secret) = self.verifiers.get(hit.verifier as usize) {
+                self.check_claims(hit.exp, hit.nbf)?;
+                return Ok(secret);
+            }
+        }
         let mut scratch = token::Scratch::new();
         let jwt = token::decode(&raw, self.key_claim_name, &self.known_headers, &mut scratch)
             .map_err(|e| self.refuse(&b.bad[e as usize]))?;
@@ -567,13 +577,15 @@ impl Jwt {
         } else {
             return Err(self.refuse(&b.no_mandatory));
         };
-        let secret = match key {
+        let index = match key {
             Field::Str(s) if s.is_empty() => return Err(self.refuse(&b.invalid_claim)),
             Field::Str(s) => self.verifier(s),
             // Secret keys are strings: nothing else names one.
             _ => None,
-        }
-        .ok_or_else(|| self.refuse(&b.no_credentials))?;
+        };
+        let (index, secret) = index
+            .and_then(|i| Some((i, self.verifiers.get(i)?)))
+            .ok_or_else(|| self.refuse(&b.no_credentials))?;
         if jwt.alg != secret.algorithm.as_str() {
             return Err(self.refuse(&b.invalid_algorithm));
         }
@@ -585,18 +597,27 @@ impl Jwt {
         if !valid {
             return Err(self.refuse(&b.invalid_signature));
         }
+        let verified = cache::Verified {
+            verifier: index as u32,
+            exp: jwt.claims.exp.as_f64(),
+            nbf: jwt.claims.nbf.as_f64(),
+        };
+        cache::store(self.cache_id, &raw, verified);
+        self.check_claims(verified.exp, verified.nbf)?;
+        Ok(secret)
+    }
+
+    /// Kong's `verify_registered_claims` and `check_maximum_expiration`, on the token's
+    /// `exp` and `nbf` as numbers (`None`: missing or not a number).
+    fn check_claims(&self, exp: Option<f64>, nbf: Option<f64>) -> Result<(), Refusal> {
         let now = (self.now)() as f64;
         let mut errors = Map::new();
         for claim in &self.claims_to_verify {
-            let (name, failed) = match claim {
-                Claim::Exp => ("exp", "token expired"),
-                Claim::Nbf => ("nbf", "token not valid yet"),
+            let (name, failed, value) = match claim {
+                Claim::Exp => ("exp", "token expired", exp),
+                Claim::Nbf => ("nbf", "token not valid yet", nbf),
             };
-            let value = match claim {
-                Claim::Exp => &jwt.claims.exp,
-                Claim::Nbf => &jwt.claims.nbf,
-            };
-            let problem = match value.as_f64() {
+            let problem = match value {
                 None => Some("must be a number"),
                 Some(v) if *claim == Claim::Exp && v <= now => Some(failed),
                 Some(v) if *claim == Claim::Nbf && v > now => Some(failed),
@@ -607,7 +628,6 @@ impl Jwt {
             }
         }
         if errors.is_empty() && self.maximum_expiration > 0 {
-            let exp = jwt.claims.exp.as_f64();
             if exp.is_none_or(|e| e - now > f64::from(self.maximum_expiration)) {
                 errors.insert(
                     "exp".to_owned(),
@@ -621,7 +641,7 @@ impl Jwt {
                 no_token: false,
             });
         }
-        Ok(secret)
+        Ok(())
     }
 
     fn access_now(&self, cx: &mut Ctx, req: &mut Request) -> ControlFlow<Response> {

@@ -823,3 +823,103 @@ fn few_secrets_are_found_by_scanning() {
         "Invalid algorithm"
     );
 }
+
+/// The clock of `cached_tokens_are_checked_against_the_clock_again`.
+static CLOCK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(NOW);
+
+fn moving_clock() -> u64 {
+    CLOCK.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+#[test]
+fn cached_tokens_are_checked_against_the_clock_again() {
+    let p = plugin(Config {
+        claims_to_verify: &[Claim::Exp, Claim::Nbf],
+        maximum_expiration: 10,
+        ..Config::DEFAULT
+    })
+    .with_clock(moving_clock);
+    let n = NOW as i64;
+    let token = mint(
+        jsonwebtoken::Algorithm::HS256,
+        &hs("alice-secret"),
+        json!({"iss": "hs256", "exp": n + 10, "nbf": n - 5}),
+    );
+    assert_eq!(cache::lookup(p.cache_id, token.as_bytes()), None);
+    for _ in 0..2 {
+        let mut cx = ctx();
+        let req = run(&p, &mut cx, bearer(&token)).expect("accepted");
+        assert_eq!(req.headers()["x-consumer-username"], "alice");
+        assert_eq!(req.headers()["x-credential-identifier"], "hs256");
+        assert_eq!(cx.auth.credential.as_deref(), Some("hs256"));
+        assert!(cache::lookup(p.cache_id, token.as_bytes()).is_some());
+    }
+    // A cached token is held to the clock as an uncached one is.
+    CLOCK.store(NOW + 10, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(
+        run(&p, &mut ctx(), bearer(&token)).err().map(|e| e.0),
+        Some(json!({"exp": "token expired"}))
+    );
+    CLOCK.store(NOW - 200, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(
+        run(&p, &mut ctx(), bearer(&token)).err().map(|e| e.0),
+        Some(json!({"nbf": "token not valid yet"}))
+    );
+    CLOCK.store(NOW - 1, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(
+        run(&p, &mut ctx(), bearer(&token)).err().map(|e| e.0),
+        Some(json!({"exp": "exceeds maximum allowed expiration"}))
+    );
+    CLOCK.store(NOW, std::sync::atomic::Ordering::Relaxed);
+    assert!(run(&p, &mut ctx(), bearer(&token)).is_ok());
+}
+
+#[test]
+fn only_verified_tokens_are_cached_and_only_for_their_instance() {
+    let p = plugin(Config::DEFAULT);
+    let good = mint(
+        jsonwebtoken::Algorithm::HS256,
+        &hs("alice-secret"),
+        json!({"iss": "hs256"}),
+    );
+    assert!(run(&p, &mut ctx(), bearer(&good)).is_ok());
+    assert!(cache::lookup(p.cache_id, good.as_bytes()).is_some());
+
+    // The same token with its first signature byte changed shares the cached token's slot
+    // (the slot comes from the last bytes) and is still checked.
+    let (signed, signature) = good.rsplit_once('.').expect("three parts");
+    let flipped = if signature.starts_with('A') { 'B' } else { 'A' };
+    let forged = format!("{signed}.{flipped}{}", &signature[1..]);
+    assert_eq!(
+        message(run(&p, &mut ctx(), bearer(&forged))),
+        "Invalid signature"
+    );
+    assert_eq!(cache::lookup(p.cache_id, forged.as_bytes()), None);
+    // A refused token is never stored, however often it is sent.
+    let wrong = mint(
+        jsonwebtoken::Algorithm::HS256,
+        &hs("not-alice-secret"),
+        json!({"iss": "hs256"}),
+    );
+    for _ in 0..2 {
+        assert_eq!(
+            message(run(&p, &mut ctx(), bearer(&wrong))),
+            "Invalid signature"
+        );
+        assert_eq!(cache::lookup(p.cache_id, wrong.as_bytes()), None);
+    }
+
+    // Another instance whose `hs256` secret differs does not take the first one's verdict.
+    let other = Jwt::new(Config {
+        consumers: &CONSUMERS,
+        secrets: Box::leak(Box::new([hmac("hs256", Algorithm::HS256, "bob-secret")])),
+        ..Config::DEFAULT
+    })
+    .expect("valid config");
+    assert_ne!(other.cache_id, p.cache_id);
+    assert_eq!(
+        message(run(&other, &mut ctx(), bearer(&good))),
+        "Invalid signature"
+    );
+    assert!(run(&p, &mut ctx(), bearer(&good)).is_ok());
+}
