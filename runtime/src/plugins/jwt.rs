@@ -627,13 +627,14 @@ impl Jwt {
                 errors.insert(name.to_owned(), Value::String(p.to_owned()));
             }
         }
-        if errors.is_empty() && self.maximum_expiration > 0 {
-            if exp.is_none_or(|e| e - now > f64::from(self.maximum_expiration)) {
-                errors.insert(
-                    "exp".to_owned(),
-                    Value::String("exceeds maximum allowed expiration".to_owned()),
-                );
-            }
+        if errors.is_empty()
+            && self.maximum_expiration > 0
+            && exp.is_none_or(|e| e - now > f64::from(self.maximum_expiration))
+        {
+            errors.insert(
+                "exp".to_owned(),
+                Value::String("exceeds maximum allowed expiration".to_owned()),
+            );
         }
         if !errors.is_empty() {
             return Err(Refusal {
