@@ -543,11 +543,36 @@ struct Scratch {
     buffers: Buffers,
 }
 
+thread_local! {
+    /// The memory of finished HTTP/2 streams, for the next ones on this worker thread (an
+    /// HTTP/1.1 connection keeps its own).
+    static POOLED: std::cell::RefCell<Vec<Scratch>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 impl Scratch {
     /// Strings longer than this are let go rather than kept for the next request.
     const KEEP: usize = 2048;
     /// Buffers larger than this are let go.
     const KEEP_BUFFER: usize = 16 * 1024;
+    /// Most scratch sets a worker thread keeps for HTTP/2 streams: as many streams as
+    /// usually run at once on it.
+    const POOLED: usize = 64;
+
+    /// A finished stream's memory from this thread's pool, or a new (empty) one.
+    fn pooled() -> Scratch {
+        POOLED
+            .with_borrow_mut(|pool| pool.pop())
+            .unwrap_or_default()
+    }
+
+    /// Gives this memory to the next stream on this thread (see [`pooled`](Self::pooled)).
+    fn pool(self) {
+        POOLED.with_borrow_mut(|pool| {
+            if pool.len() < Self::POOLED {
+                pool.push(self);
+            }
+        });
+    }
 
     /// Takes the strings and the buffers back from a context whose chain has run (a
     /// proxied response's lines come back later, through [`keep_lines`](Self::keep_lines)).
@@ -613,12 +638,15 @@ async fn serve_h2<G: Gateway>(
         service_fn(move |req: http::Request<Incoming>| {
             let guard = ActiveGuard::new(&act);
             let sh = sh.clone();
-            async move {
+            // Boxed: hyper moves a stream's future several times before and while spawning
+            // it, and this one holds the whole request's state (kilobytes), the box a pointer.
+            Box::pin(async move {
                 let in_flight = sh.stats.start_request();
                 let mut req = req.map(|body| body.map_err(|e| -> BoxError { Box::new(e) }).boxed());
                 let mut fields = None;
-                let mut resp =
-                    handle(&sh, peer, &mut req, &mut fields, &mut Scratch::default()).await;
+                let mut scratch = Scratch::pooled();
+                let mut resp = handle(&sh, peer, &mut req, &mut fields, &mut scratch).await;
+                scratch.pool();
                 sh.stats.request_served();
                 if let Some(fields) = fields {
                     fields.into_map(resp.headers_mut());
@@ -639,7 +667,7 @@ async fn serve_h2<G: Gateway>(
                         _in_flight: in_flight,
                     },
                 ))
-            }
+            })
         })
     };
     let io = Prefixed {

@@ -261,9 +261,14 @@ impl UpstreamHead {
 
     /// The lines are split into the upstream's, the inserted ones and the gateway's.
     fn parts(&self) -> (&[u8], &[u8], &[u8]) {
-        let gateway_at = self.gateway_at.unwrap_or(self.lines.len());
+        self.parts_of(&self.lines)
+    }
+
+    /// [`parts`](Self::parts) of `lines`, which holds this head's lines.
+    fn parts_of<'a>(&self, lines: &'a [u8]) -> (&'a [u8], &'a [u8], &'a [u8]) {
+        let gateway_at = self.gateway_at.unwrap_or(lines.len());
         let inserted_at = self.inserted_at.unwrap_or(gateway_at);
-        let (upstream, rest) = self.lines.split_at(inserted_at);
+        let (upstream, rest) = lines.split_at(inserted_at);
         let (inserted, gateway) = rest.split_at(gateway_at - inserted_at);
         (upstream, inserted, gateway)
     }
@@ -366,7 +371,9 @@ impl UpstreamHead {
     pub(crate) fn into_map(mut self, headers: &mut HeaderMap) {
         let aside = std::mem::take(&mut self.aside);
         let mut all = HeaderMap::with_capacity(aside.len() + 8 + headers.len());
-        let (upstream, inserted, gateway) = self.parts();
+        // The values become slices of the lines' memory: one shared buffer, not a copy each.
+        let lines = Bytes::from(std::mem::take(&mut self.lines));
+        let (upstream, inserted, gateway) = self.parts_of(&lines);
         let entry = |FieldLine { name, value, .. }| {
             // The parser checked both when the lines were written (httparse takes the same
             // bytes as `http`, and heads are at most `client::HEAD_LIMIT` long), and inserted
@@ -376,7 +383,7 @@ impl UpstreamHead {
             );
             match (
                 HeaderName::from_bytes(name),
-                HeaderValue::from_maybe_shared(Bytes::copy_from_slice(value)),
+                HeaderValue::from_maybe_shared(lines.slice_ref(value)),
             ) {
                 (Ok(name), Ok(value)) => Some((name, value)),
                 _ => None,

@@ -476,14 +476,33 @@ async fn http2_prior_knowledge() {
         );
         let gw = start(gw, ServerOptions::default()).await;
         let mut tx = h2(gw.addr).await;
-        for _ in 0..3 {
+        // Streams reuse the memory of earlier ones on the worker: longer, then shorter
+        // paths, and a 404 between them, leave nothing behind.
+        let cases = [
+            ("/v/x?k=v", "/up/x?k=v"),
+            (
+                "/v/a-much-longer-path/with/segments?and=a&longer=query",
+                "/up/a-much-longer-path/with/segments?and=a&longer=query",
+            ),
+            ("/v/x?k=v", "/up/x?k=v"),
+            ("/v", "/up"),
+        ];
+        for (i, (path, upstream)) in cases.into_iter().enumerate() {
+            if i == 2 {
+                let req = http::Request::builder()
+                    .uri("http://nope/some/other/path")
+                    .body(empty())
+                    .expect("request");
+                let got = read(tx.send_request(req).await.expect("response")).await;
+                assert_eq!(got.status, 404);
+            }
             let req = http::Request::builder()
-                .uri("http://h2.example/v/x?k=v")
+                .uri(format!("http://h2.example{path}"))
                 .body(empty())
                 .expect("request");
             let got = read(tx.send_request(req).await.expect("response")).await;
             assert_eq!(got.status, 200, "{}", got.text());
-            assert_eq!(got.json()["uri"], "/up/x?k=v");
+            assert_eq!(got.json()["uri"], upstream);
             assert_eq!(got.json()["version"], "HTTP/1.1");
             let via = format!("2 kiln/{VERSION}");
             assert_eq!(got.upstream_one("via").as_deref(), Some(via.as_str()));
