@@ -651,12 +651,13 @@ async fn serve_h2<G: Gateway>(
                 if let Some(fields) = fields {
                     fields.into_map(resp.headers_mut());
                 }
-                // Response fields go out as HPACK literals, outside the connection's dynamic
-                // table, as nginx sends them: with a fresh request id, date and latencies in
-                // every response, indexing them would only churn the table, and each lookup
-                // in it is a likely cache miss per field.
-                for v in resp.headers_mut().values_mut() {
-                    v.set_sensitive(true);
+                // Fields whose values repeat from response to response (`Server`,
+                // `Content-Type`, `Via`, ...) go into the connection's HPACK table and are
+                // sent as an index after the first time. The others go out as literals that
+                // are never indexed, as nginx sends every field: a fresh request id, date
+                // and latencies in every response would only churn the table.
+                for (name, v) in resp.headers_mut().iter_mut() {
+                    v.set_sensitive(!repeats(name));
                 }
                 let (parts, inner) = resp.into_parts();
                 Ok::<_, Infallible>(http::Response::from_parts(
@@ -694,6 +695,26 @@ async fn serve_h2<G: Gateway>(
             }
         }
     }
+}
+
+/// Response fields whose values usually repeat on a connection: worth an HPACK table entry.
+fn repeats(name: &header::HeaderName) -> bool {
+    [
+        header::SERVER,
+        header::CONTENT_TYPE,
+        header::VIA,
+        header::CACHE_CONTROL,
+        header::VARY,
+        header::CONTENT_ENCODING,
+        header::ACCEPT_RANGES,
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::X_FRAME_OPTIONS,
+        header::STRICT_TRANSPORT_SECURITY,
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+    ]
+    .contains(name)
 }
 
 /// A connection whose first bytes were already read, given back first.
