@@ -382,7 +382,7 @@ impl UpstreamHead {
                 HeaderName::from_bytes(name).is_ok() && HeaderValue::from_bytes(value).is_ok()
             );
             match (
-                HeaderName::from_bytes(name),
+                known_name(name).map_or_else(|| HeaderName::from_bytes(name), Ok),
                 HeaderValue::from_maybe_shared(lines.slice_ref(value)),
             ) {
                 (Ok(name), Ok(value)) => Some((name, value)),
@@ -422,6 +422,21 @@ impl UpstreamHead {
         }
         *headers = all;
     }
+}
+
+/// The name of a field every proxied response has, as the gateway writes it or as it is
+/// usually spelled: no parsing, and no copy of the gateway's own (non-standard) names.
+fn known_name(name: &[u8]) -> Option<HeaderName> {
+    Some(match name {
+        b"Server" | b"server" => header::SERVER,
+        b"Date" | b"date" => header::DATE,
+        b"Content-Type" | b"content-type" => header::CONTENT_TYPE,
+        b"Via" => header::VIA,
+        b"X-Kong-Upstream-Latency" => X_KONG_UPSTREAM_LATENCY.clone(),
+        b"X-Kong-Proxy-Latency" => X_KONG_PROXY_LATENCY.clone(),
+        b"X-Kong-Request-Id" => crate::proxy::X_KONG_REQUEST_ID.clone(),
+        _ => return None,
+    })
 }
 
 /// One `name: value` CRLF line of [`UpstreamHead::lines`].

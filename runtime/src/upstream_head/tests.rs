@@ -405,3 +405,26 @@ fn inserted_lines_that_shadow_nothing_are_written_with_the_rest_in_one_go() {
     assert!(h.may_shadow);
     assert_eq!(written(&h, &set), "Content-Type: x\r\n");
 }
+
+#[test]
+fn known_names_are_what_parsing_gives() {
+    for name in [
+        "Server",
+        "server",
+        "Date",
+        "date",
+        "Content-Type",
+        "content-type",
+        "Via",
+        "X-Kong-Upstream-Latency",
+        "X-Kong-Proxy-Latency",
+        "X-Kong-Request-Id",
+    ] {
+        let known = known_name(name.as_bytes()).expect(name);
+        assert_eq!(known, HeaderName::from_bytes(name.as_bytes()).expect(name));
+        assert_eq!(known.as_str(), name.to_ascii_lowercase());
+    }
+    for other in ["SERVER", "via", "x-kong-request-id", "Content-Length", "X-Kong"] {
+        assert_eq!(known_name(other.as_bytes()), None, "{other}");
+    }
+}
