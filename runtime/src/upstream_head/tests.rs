@@ -424,7 +424,13 @@ fn known_names_are_what_parsing_gives() {
         assert_eq!(known, HeaderName::from_bytes(name.as_bytes()).expect(name));
         assert_eq!(known.as_str(), name.to_ascii_lowercase());
     }
-    for other in ["SERVER", "via", "x-kong-request-id", "Content-Length", "X-Kong"] {
+    for other in [
+        "SERVER",
+        "via",
+        "x-kong-request-id",
+        "Content-Length",
+        "X-Kong",
+    ] {
         assert_eq!(known_name(other.as_bytes()), None, "{other}");
     }
 }
