@@ -556,7 +556,7 @@ impl Scratch {
     const KEEP_BUFFER: usize = 16 * 1024;
     /// Most scratch sets a worker thread keeps for HTTP/2 streams: as many streams as
     /// usually run at once on it.
-    const POOLED: usize = 64;
+    const POOL_MAX: usize = 64;
 
     /// A finished stream's memory from this thread's pool, or a new (empty) one.
     fn pooled() -> Scratch {
@@ -568,7 +568,7 @@ impl Scratch {
     /// Gives this memory to the next stream on this thread (see [`pooled`](Self::pooled)).
     fn pool(self) {
         POOLED.with_borrow_mut(|pool| {
-            if pool.len() < Self::POOLED {
+            if pool.len() < Self::POOL_MAX {
                 pool.push(self);
             }
         });

@@ -562,7 +562,7 @@ impl Jwt {
             token::Tokens::Several => return Err(self.refuse(&b.multiple)),
         };
         if let Some(hit) = cache::lookup(self.cache_id, &raw) {
-            if let Some(secret) = self.verifiers.get(hit.verifier as usize) {
+            if let Some(secret) = self.verifiers.get(hit.verifier) {
                 self.check_claims(hit.exp, hit.nbf)?;
                 return Ok(secret);
             }
@@ -598,7 +598,7 @@ impl Jwt {
             return Err(self.refuse(&b.invalid_signature));
         }
         let verified = cache::Verified {
-            verifier: index as u32,
+            verifier: index,
             exp: jwt.claims.exp.as_f64(),
             nbf: jwt.claims.nbf.as_f64(),
         };

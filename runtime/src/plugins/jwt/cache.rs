@@ -35,7 +35,7 @@ const MIN_TOKEN: usize = 16;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) struct Verified {
     /// Index of the secret that verified the signature.
-    pub verifier: u32,
+    pub verifier: usize,
     /// The claims as numbers; `None` when missing or not a number.
     pub exp: Option<f64>,
     pub nbf: Option<f64>,
