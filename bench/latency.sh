@@ -113,7 +113,7 @@ for rep in $(seq "$REPS"); do
       timeout 120 perf sched latency -i "$work/sched.data" 2>/dev/null |
         awk -F'|' '/wrk|nginx|kiln/ {
           gsub(/ +/, " "); printf "         waits for a core: %-16s avg %s max %s\n", $1, $4, $5 }' |
-        sed 's/avg: *//; s/max: *//'
+        sed 's/avg: *//; s/max: *//; s/ *$//'
     fi
   done
 done
