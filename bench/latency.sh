@@ -4,9 +4,10 @@
 # bench/compare.sh reports p50 and p99 as wrk prints them; this script prints the
 # distribution up to p99.9 and the maximum (a Lua `done` hook reads wrk's histogram), and,
 # when `perf` can trace the scheduler, how long each process on the machine (wrk, the
-# origin, the proxy) waited for a core during the run: `perf sched latency`'s average and
-# maximum delay between being woken and running. On two shared cores a request's tail is
-# set as much by those waits as by the proxy's own work.
+# origin, the proxy) waited for a core during the run: `perf sched latency -p`'s average
+# and maximum delay between being woken and running, per process. The tracing then runs
+# during every load run, for both proxies alike, and its own cost is in the percentiles.
+# A run with any socket error, timeout or non-2xx answer fails the script.
 #
 # Same setup as bench/compare.sh's `plain` scenario: an nginx origin answering a fixed
 # 100-byte 200; nginx (master + 1 worker, upstream keep-alive) and a Kiln gateway
@@ -43,7 +44,7 @@ wait_200() { # URL
 }
 
 echo "== building kiln and the gateway"
-cargo build --release -q -p kiln-codegen --bin kiln
+timeout 1800 cargo build --release -q -p kiln-codegen --bin kiln
 cat > "$work/plain.yml" <<'YML'
 _format_version: "3.0"
 services:
@@ -84,6 +85,13 @@ wait_200 "http://127.0.0.1:$kiln_port/bench"
 
 cat > "$work/percentiles.lua" <<'LUA'
 done = function(summary, latency, requests)
+  local e = summary.errors
+  local bad = e.connect + e.read + e.write + e.status + e.timeout
+  if bad > 0 then
+    io.write(string.format("ERRORS connect %d read %d write %d status %d timeout %d\n",
+      e.connect, e.read, e.write, e.status, e.timeout))
+    return
+  end
   local out = ""
   for _, p in ipairs({50, 90, 99, 99.9}) do
     out = out .. string.format("p%-5s %6d  ", p, latency:percentile(p))
@@ -107,10 +115,11 @@ for rep in $(seq "$REPS"); do
       line=$("${load[@]}" | tail -1)
     fi
     printf '%-6s rep %d  %s\n' "$target" "$rep" "$line"
+    case $line in p50*) ;; *) echo "$target: the run failed" >&2; exit 1 ;; esac
     if [ $sched = yes ]; then
-      # Waits for a core, per process: wrk, the nginx processes (origin, and the proxy in
-      # the nginx runs) and the gateway.
-      timeout 120 perf sched latency -i "$work/sched.data" 2>/dev/null |
+      # Waits for a core, per process: wrk, the nginx processes (the origin, and in the
+      # nginx runs the proxy's master and worker) and the gateway.
+      timeout 120 perf sched latency -p -i "$work/sched.data" 2>/dev/null |
         awk -F'|' '/wrk|nginx|kiln/ {
           gsub(/ +/, " "); printf "         waits for a core: %-16s avg %s max %s\n", $1, $4, $5 }' |
         sed 's/avg: *//; s/max: *//; s/ *$//'

@@ -970,6 +970,31 @@ async fn handle<G: Gateway>(
 mod tests {
     use super::*;
 
+    #[test]
+    fn only_repeating_fields_go_into_the_hpack_table() {
+        for name in [
+            header::SERVER,
+            header::CONTENT_TYPE,
+            header::VIA,
+            header::VARY,
+        ] {
+            assert!(repeats(&name), "{name}");
+        }
+        for name in [
+            header::DATE,
+            header::SET_COOKIE,
+            header::CONTENT_LENGTH,
+            header::ETAG,
+            header::LAST_MODIFIED,
+            crate::proxy::X_KONG_REQUEST_ID.clone(),
+            X_KONG_UPSTREAM_LATENCY.clone(),
+            X_KONG_PROXY_LATENCY.clone(),
+            header::HeaderName::from_static("x-ratelimit-remaining-minute"),
+        ] {
+            assert!(!repeats(&name), "{name}");
+        }
+    }
+
     fn env(vars: &[(&str, &str)]) -> Result<EnvConfig, String> {
         let vars: Vec<(String, String)> = vars
             .iter()

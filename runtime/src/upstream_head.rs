@@ -372,7 +372,11 @@ impl UpstreamHead {
         let aside = std::mem::take(&mut self.aside);
         let mut all = HeaderMap::with_capacity(aside.len() + 8 + headers.len());
         // The values become slices of the lines' memory: one shared buffer, not a copy each.
-        let lines = Bytes::from(std::mem::take(&mut self.lines));
+        // Trimmed to the lines first, so that what a kept value holds on to (proxy-cache
+        // keeps them) is no more than the head itself, not the buffer's spare room.
+        let mut lines = std::mem::take(&mut self.lines);
+        lines.shrink_to_fit();
+        let lines = Bytes::from(lines);
         let (upstream, inserted, gateway) = self.parts_of(&lines);
         let entry = |FieldLine { name, value, .. }| {
             // The parser checked both when the lines were written (httparse takes the same

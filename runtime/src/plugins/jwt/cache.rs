@@ -12,8 +12,8 @@
 //! Only a token whose signature verified is stored: nothing a client makes up enters. An
 //! entry is found by its plugin instance and its whole token, compared in constant time,
 //! never by a hash alone (two tokens sharing a hash must not share a verdict). The slot is
-//! picked by the token's last bytes, which are its signature's: random for tokens that
-//! verified, and free to compute.
+//! picked by the token's last bytes, which are its signature's, keyed with a random number
+//! per thread: free to compute, and not something a client can aim at another's entry.
 
 use std::{
     cell::RefCell,
@@ -58,12 +58,21 @@ pub(super) fn instance_id() -> u64 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-/// The slot of `token` (`MIN_TOKEN` bytes or more): eight bytes near its end, mixed.
+thread_local! {
+    /// A random key for the slots: a client cannot aim its tokens at another's slot.
+    static SEED: u64 = fastrand::u64(..);
+}
+
+/// The slot of `token` (`MIN_TOKEN` bytes or more): eight bytes near its end with this
+/// thread's key, mixed.
 fn slot(token: &[u8]) -> usize {
-    let tail = &token[token.len() - 12..token.len() - 4];
+    let end = token.len().saturating_sub(4);
     let mut word = [0u8; 8];
-    word.copy_from_slice(tail);
-    let mixed = u64::from_le_bytes(word).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    for (w, b) in word.iter_mut().zip(&token[end.saturating_sub(8)..end]) {
+        *w = *b;
+    }
+    let keyed = u64::from_le_bytes(word) ^ SEED.with(|s| *s);
+    let mixed = keyed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     (mixed >> (64 - SLOT_BITS)) as usize
 }
 

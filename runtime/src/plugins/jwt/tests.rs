@@ -923,3 +923,51 @@ fn only_verified_tokens_are_cached_and_only_for_their_instance() {
     );
     assert!(run(&p, &mut ctx(), bearer(&good)).is_ok());
 }
+
+#[test]
+fn cache_hits_with_many_secrets_and_with_anonymous() {
+    // More than eight secrets: the key index instead of the scan.
+    const KEYS: [&str; 10] = ["k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8", "k9"];
+    let many: &'static [JwtSecret] = Box::leak(
+        KEYS.iter()
+            .map(|k| hmac(k, Algorithm::HS256, &format!("secret-of-{k}")))
+            .collect::<Vec<_>>()
+            .into_boxed_slice(),
+    );
+    let p = Jwt::new(Config {
+        consumers: &CONSUMERS,
+        secrets: many,
+        anonymous: Some(2),
+        ..Config::DEFAULT
+    })
+    .expect("valid config")
+    .with_clock(now);
+    let token = mint(
+        jsonwebtoken::Algorithm::HS256,
+        &hs("secret-of-k7"),
+        json!({"iss": "k7"}),
+    );
+    for round in 0..2 {
+        let mut cx = ctx();
+        let req = run(&p, &mut cx, bearer(&token)).expect("accepted");
+        assert_eq!(
+            req.headers()["x-credential-identifier"],
+            "k7",
+            "round {round}"
+        );
+        assert_eq!(req.headers()["x-consumer-username"], "alice");
+        assert!(req.headers().get("x-anonymous-consumer").is_none());
+        assert!(cache::lookup(p.cache_id, token.as_bytes()).is_some());
+    }
+    // A token signed with another secret of the set is refused, so it continues as the
+    // anonymous consumer, and is not stored.
+    let other = mint(
+        jsonwebtoken::Algorithm::HS256,
+        &hs("secret-of-k6"),
+        json!({"iss": "k7"}),
+    );
+    let req = run(&p, &mut ctx(), bearer(&other)).expect("anonymous");
+    assert_eq!(req.headers()["x-consumer-username"], "anon");
+    assert_eq!(req.headers()["x-anonymous-consumer"], "true");
+    assert_eq!(cache::lookup(p.cache_id, other.as_bytes()), None);
+}
