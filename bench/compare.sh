@@ -75,16 +75,7 @@ echo "== building kiln and the gateways (plain, routes1000, chain)"
 cargo build --release -q -p kiln-codegen -p kiln-tests --bin kiln --bin kiln-echo
 kiln=./target/release/kiln
 
-cat > "$work/kiln-plain.yml" <<'YML'
-_format_version: "3.0"
-services:
-  - name: bench
-    url: http://bench.upstream
-    routes:
-      - name: bench
-        paths: [/bench]
-        strip_path: false
-YML
+plain_kong_yml > "$work/kiln-plain.yml"
 {
   printf '%s\n' '_format_version: "3.0"' 'services:' '  - name: bench' '    url: http://bench.upstream' '    routes:'
   for i in $(seq 0 999); do

@@ -52,28 +52,10 @@ CONF
   fi
 }
 
-wait_200() { # URL [HEADER]
-  for _ in $(seq 300); do
-    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 ${2:+-H "$2"} "$1" || true)
-    [ "$code" = 200 ] && return 0
-    sleep 0.1
-  done
-  echo "no 200 from $1" >&2
-  return 1
-}
 
 echo "== building kiln and the gateways (with symbols)"
 cargo build --release -q -p kiln-codegen --bin kiln
-cat > "$work/plain.yml" <<'YML'
-_format_version: "3.0"
-services:
-  - name: bench
-    url: http://bench.upstream
-    routes:
-      - name: bench
-        paths: [/bench]
-        strip_path: false
-YML
+plain_kong_yml > "$work/plain.yml"
 sed -e 's#url: http://127\.0\.0\.1:900[0-9]#url: http://bench.upstream#' \
     -e 's/minute: [0-9][0-9]*/minute: 1000000000/' examples/seed/kong.yml > "$work/chain.yml"
 grep -q 'name: jwt' "$work/chain.yml" || { echo "examples/seed/kong.yml has no jwt" >&2; exit 1; }

@@ -34,27 +34,10 @@ else
   echo "(perf cannot trace the scheduler here: latency percentiles only)" >&2
 fi
 
-wait_200() { # URL
-  for _ in $(seq 300); do
-    [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$1" || true)" = 200 ] && return 0
-    sleep 0.1
-  done
-  echo "no 200 from $1" >&2
-  return 1
-}
 
 echo "== building kiln and the gateway"
 timeout 1800 cargo build --release -q -p kiln-codegen --bin kiln
-cat > "$work/plain.yml" <<'YML'
-_format_version: "3.0"
-services:
-  - name: bench
-    url: http://bench.upstream
-    routes:
-      - name: bench
-        paths: [/bench]
-        strip_path: false
-YML
+plain_kong_yml > "$work/plain.yml"
 # shellcheck disable=SC2086 # the flags are words
 timeout 1200 ./target/release/kiln build $KILN_BUILD_FLAGS "$work/plain.yml" -o "$work/kiln" \
   2>"$work/build.log" || { cat "$work/build.log" >&2; exit 1; }

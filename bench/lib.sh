@@ -87,3 +87,29 @@ nginx_origin_upstream() { # PORT
   proxy_set_header Connection "";
 CONF
 }
+
+# wait_200 URL [HEADER]: waits (30 s at most) until URL answers 200.
+wait_200() {
+  for _ in $(seq 300); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 ${2:+-H "$2"} "$1" || true)
+    [ "$code" = 200 ] && return 0
+    sleep 0.1
+  done
+  echo "no 200 from $1" >&2
+  return 1
+}
+
+# The kong.yml of the `plain` scenario: GET /bench, one prefix route, the path kept, to the
+# service host `bench.upstream` (mapped to the origin with KILN_RESOLVE).
+plain_kong_yml() {
+  cat <<'YML'
+_format_version: "3.0"
+services:
+  - name: bench
+    url: http://bench.upstream
+    routes:
+      - name: bench
+        paths: [/bench]
+        strip_path: false
+YML
+}

@@ -489,18 +489,10 @@ async fn http2_prior_knowledge() {
         ];
         for (i, (path, upstream)) in cases.into_iter().enumerate() {
             if i == 2 {
-                let req = http::Request::builder()
-                    .uri("http://nope/some/other/path")
-                    .body(empty())
-                    .expect("request");
-                let got = read(tx.send_request(req).await.expect("response")).await;
+                let got = send_h2(&mut tx, "http://nope/some/other/path").await;
                 assert_eq!(got.status, 404);
             }
-            let req = http::Request::builder()
-                .uri(format!("http://h2.example{path}"))
-                .body(empty())
-                .expect("request");
-            let got = read(tx.send_request(req).await.expect("response")).await;
+            let got = send_h2(&mut tx, &format!("http://h2.example{path}")).await;
             assert_eq!(got.status, 200, "{}", got.text());
             assert_eq!(got.json()["uri"], upstream);
             assert_eq!(got.json()["version"], "HTTP/1.1");
@@ -512,11 +504,7 @@ async fn http2_prior_knowledge() {
             );
             assert!(got.header("x-kong-request-id").is_some());
         }
-        let req = http::Request::builder()
-            .uri("http://nope/")
-            .body(empty())
-            .expect("request");
-        let got = read(tx.send_request(req).await.expect("response")).await;
+        let got = send_h2(&mut tx, "http://nope/").await;
         assert_eq!(got.status, 404);
     })
     .await
@@ -750,16 +738,7 @@ async fn idle_connections_are_closed() {
         .await
         .expect("handshake");
         let conn = tokio::spawn(conn);
-        let req = http::Request::builder()
-            .uri("http://h/")
-            .body(empty())
-            .expect("request");
-        assert_eq!(
-            read(tx.send_request(req).await.expect("response"))
-                .await
-                .status,
-            404
-        );
+        assert_eq!(send_h2(&mut tx, "http://h/").await.status, 404);
         tokio::time::timeout(std::time::Duration::from_secs(5), conn)
             .await
             .expect("HTTP/2 connection closed by the server")

@@ -484,6 +484,18 @@ pub async fn send(
     read(tx.send_request(req).await.expect("response")).await
 }
 
+/// `GET uri` (absolute: its authority is the request's host) on an HTTP/2 connection.
+pub async fn send_h2(
+    tx: &mut hyper::client::conn::http2::SendRequest<ClientBody>,
+    uri: &str,
+) -> Got {
+    let req = HttpRequest::builder()
+        .uri(uri)
+        .body(empty())
+        .expect("request");
+    read(tx.send_request(req).await.expect("response")).await
+}
+
 /// A port nobody listens on (bound, then released).
 pub async fn dead_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
